@@ -1,0 +1,350 @@
+"""The ``distillguard`` command: a thin layer over the packages, one function call per command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from distillguard.config import ConfigError, Settings, UpstreamConfig, load_settings
+from distillguard.timefmt import parse_rfc3339, rfc3339
+
+app = typer.Typer(
+    help="Defend an OpenAI-compatible API against model extraction.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+keys_app = typer.Typer(help="Issue, list and revoke API keys.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Create, update, list, import and export accounts.", no_args_is_help=True)
+events_app = typer.Typer(help="Read the event log.", no_args_is_help=True)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(events_app, name="events")
+app.add_typer(config_app, name="config")
+
+out = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", "-d", help="State and event log directory.")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", help="TOML configuration file.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _settings(config: Path | None, data_dir: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, data_dir=data_dir, **overrides)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+# serve ----------------------------------------------------------------------------------------------
+@app.command()
+def serve(
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option("--port", "-p", help="Port to listen on.")] = None,
+    upstream: Annotated[
+        str | None, typer.Option(help="Upstream base URL (e.g. http://127.0.0.1:8000/v1), or 'mock'.")
+    ] = None,
+    upstream_key_env: Annotated[
+        str | None, typer.Option(help="Environment variable holding the upstream's API key.")
+    ] = None,
+) -> None:
+    """Run the gateway.
+
+    Example: distillguard serve --port 8080 --data-dir ./dg --upstream http://127.0.0.1:8000/v1
+    """
+    from distillguard.gateway.server import serve as run
+
+    overrides: dict[str, Any] = {"server.host": host, "server.port": port}
+    if upstream is not None:
+        overrides["upstreams"] = [UpstreamConfig(name="default", base_url=upstream, api_key_env=upstream_key_env)]
+    run(_settings(config, data_dir, **overrides))
+
+
+@app.command("mock-upstream")
+def mock_upstream(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 8001,
+    latency_ms: Annotated[float, typer.Option(help="Delay added before every answer.")] = 0.0,
+    api_key: Annotated[str | None, typer.Option(help="Require this bearer key.")] = None,
+) -> None:
+    """Run the deterministic mock OpenAI-compatible upstream (for demos, tests and benchmarks).
+
+    Example: distillguard mock-upstream --port 8001
+    """
+    from distillguard.mock_upstream.server import MockUpstream, run_mock
+
+    err.print(f"mock upstream on http://{host}:{port}/v1")
+    run_mock(host, port, MockUpstream(latency_ms=latency_ms, api_key=api_key))
+
+
+# keys -----------------------------------------------------------------------------------------------
+def _store(config: Path | None, data_dir: Path | None) -> Any:
+    from distillguard.store import open_store
+
+    settings = _settings(config, data_dir)
+    return open_store(settings.data_dir, settings.store_url, settings.secret), settings
+
+
+@keys_app.command("create")
+def keys_create(
+    account: Annotated[str, typer.Option("--account", "-a", help="Account id (created if new).")],
+    org: Annotated[str | None, typer.Option("--org", help="Organisation id.")] = None,
+    tier: Annotated[str | None, typer.Option("--tier", help="Limits tier (see [limits.tiers]).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="A label for the key.")] = None,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Issue a key; it is printed once and stored only as a keyed hash.
+
+    Example: distillguard keys create --data-dir ./dg --account acme --org acme-inc --tier standard
+    """
+    store, settings = _store(config, data_dir)
+    if tier is not None and tier not in settings.limits.tiers:
+        raise _fail(f"unknown tier {tier!r}; configured tiers: {', '.join(sorted(settings.limits.tiers))}")
+    store.upsert_account(account, org_id=org, tier=tier)
+    record, plaintext = store.create_key(account, name)
+    if as_json:
+        out.print_json(orjson.dumps({"key_id": record.key_id, "account_id": account, "key": plaintext}).decode())
+    else:
+        err.print(f"key {record.key_id} for account {account} (shown once, store it now):")
+        print(plaintext)
+
+
+@keys_app.command("list")
+def keys_list(
+    account: Annotated[str | None, typer.Option("--account", "-a", help="Only this account's keys.")] = None,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """List keys (ids and state; never the keys themselves).
+
+    Example: distillguard keys list --data-dir ./dg --account acme
+    """
+    store, _ = _store(config, data_dir)
+    keys = store.list_keys(account)
+    rows = [
+        {
+            "key_id": k.key_id,
+            "account_id": k.account_id,
+            "name": k.name,
+            "created_at": rfc3339(k.created_at),
+            "revoked_at": rfc3339(k.revoked_at) if k.revoked_at else None,
+        }
+        for k in keys
+    ]
+    if as_json:
+        out.print_json(orjson.dumps(rows).decode())
+        return
+    table = Table("key id", "account", "name", "created", "state")
+    for r in rows:
+        table.add_row(
+            r["key_id"],
+            r["account_id"],
+            r["name"] or "",
+            r["created_at"],
+            "revoked " + r["revoked_at"] if r["revoked_at"] else "active",
+        )
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id shown by `keys list`.")],
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke a key; running gateways refuse it within `server.auth_cache_ttl_s` seconds.
+
+    Example: distillguard keys revoke --data-dir ./dg 3f2a9c1b7d4e
+    """
+    from distillguard.store.state import NotFoundError
+
+    store, _ = _store(config, data_dir)
+    try:
+        key = store.revoke_key(key_id)
+    except NotFoundError as exc:
+        raise _fail(str(exc)) from None
+    err.print(f"revoked {key.key_id} (account {key.account_id})")
+
+
+# accounts -------------------------------------------------------------------------------------------
+@accounts_app.command("set")
+def accounts_set(
+    account: Annotated[str, typer.Argument(help="Account id (created if new).")],
+    org: Annotated[str | None, typer.Option("--org")] = None,
+    tier: Annotated[str | None, typer.Option("--tier")] = None,
+    verified: Annotated[bool | None, typer.Option("--verified/--unverified")] = None,
+    payment_fingerprint: Annotated[str | None, typer.Option("--payment-fingerprint")] = None,
+    email_domain: Annotated[str | None, typer.Option("--email-domain")] = None,
+    country: Annotated[str | None, typer.Option("--country", help="ISO 3166 alpha-2 code.")] = None,
+    requests_limit: Annotated[
+        list[str] | None, typer.Option("--requests-limit", help="Override, e.g. '100/minute' (repeatable).")
+    ] = None,
+    tokens_limit: Annotated[
+        list[str] | None, typer.Option("--tokens-limit", help="Override, e.g. '200000/minute' (repeatable).")
+    ] = None,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create or update an account; limit overrides replace the tier's account limits.
+
+    Example: distillguard accounts set acme --data-dir ./dg --verified --requests-limit 1200/minute
+    """
+    from distillguard.config import LimitSet
+
+    store, settings = _store(config, data_dir)
+    if tier is not None and tier not in settings.limits.tiers:
+        raise _fail(f"unknown tier {tier!r}; configured tiers: {', '.join(sorted(settings.limits.tiers))}")
+    override = None
+    if requests_limit or tokens_limit:
+        existing = store.get_account(account)
+        override = dict(existing.limits_override or {}) if existing else {}
+        try:
+            LimitSet(requests=requests_limit or [], tokens=tokens_limit or [])
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        if requests_limit:
+            override["requests"] = requests_limit
+        if tokens_limit:
+            override["tokens"] = tokens_limit
+    acc = store.upsert_account(
+        account,
+        org_id=org,
+        tier=tier,
+        verified=verified,
+        payment_fingerprint=payment_fingerprint,
+        email_domain=email_domain,
+        country=country,
+        limits_override=override,
+    )
+    out.print_json(orjson.dumps(acc.to_json()).decode())
+
+
+@accounts_app.command("list")
+def accounts_list(config: ConfigFile = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """List accounts.
+
+    Example: distillguard accounts list --data-dir ./dg
+    """
+    store, _ = _store(config, data_dir)
+    rows = [a.to_json() for a in store.iter_accounts()]
+    if as_json:
+        out.print_json(orjson.dumps(rows).decode())
+        return
+    table = Table("account", "org", "tier", "verified", "created")
+    for r in rows:
+        table.add_row(
+            r["account_id"], r["org_id"] or "", r["tier"] or "", "yes" if r["verified"] else "no", r["created_at"] or ""
+        )
+    out.print(table)
+
+
+@accounts_app.command("export")
+def accounts_export(
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write ('-' for stdout).")],
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write accounts as JSONL (the accounts file of docs/events.md).
+
+    Example: distillguard accounts export --data-dir ./dg --out accounts.jsonl
+    """
+    from distillguard.events.jsonl import write_jsonl
+
+    store, _ = _store(config, data_dir)
+    rows = (a.to_json() for a in store.iter_accounts())
+    if str(out_file) == "-":
+        count = write_jsonl(rows, sys.stdout.buffer)
+    else:
+        with out_file.open("wb") as handle:
+            count = write_jsonl(rows, handle)
+    err.print(f"wrote {count} accounts")
+
+
+@accounts_app.command("import")
+def accounts_import(
+    in_file: Annotated[Path, typer.Argument(help="JSONL accounts file.")],
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create or update accounts from a JSONL accounts file.
+
+    Example: distillguard accounts import --data-dir ./dg accounts.jsonl
+    """
+    from distillguard.store.accounts_file import read_accounts
+
+    store, _ = _store(config, data_dir)
+    try:
+        count = store.import_accounts(read_accounts(in_file))
+    except (OSError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    err.print(f"imported {count} accounts")
+
+
+# events ---------------------------------------------------------------------------------------------
+@events_app.command("export")
+def events_export(
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write ('-' for stdout).")],
+    accounts_out: Annotated[Path | None, typer.Option(help="Also write the accounts file here.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only events at or after this RFC 3339 time.")] = None,
+    until: Annotated[str | None, typer.Option(help="Only events before this RFC 3339 time.")] = None,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write the event log as JSONL in the documented schema (docs/events.md).
+
+    Example: distillguard events export --data-dir ./dg --out events.jsonl --accounts-out accounts.jsonl
+    """
+    from distillguard.events.export import export_events
+
+    settings = _settings(config, data_dir)
+    try:
+        since_us = int(parse_rfc3339(since).timestamp() * 1e6) if since else None
+        until_us = int(parse_rfc3339(until).timestamp() * 1e6) if until else None
+    except ValueError as exc:
+        raise _fail(f"not an RFC 3339 time: {exc}") from None
+    try:
+        count = export_events(settings.data_dir, out_file, since_us, until_us)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from None
+    err.print(f"wrote {count} events")
+    if accounts_out is not None:
+        accounts_export(accounts_out, config, data_dir)
+
+
+# config ---------------------------------------------------------------------------------------------
+@config_app.command("show")
+def config_show(config: ConfigFile = None, data_dir: DataDir = None) -> None:
+    """Print the effective configuration (file + environment + flags), secrets masked.
+
+    Example: distillguard config show --config distillguard.toml
+    """
+    settings = _settings(config, data_dir)
+    dumped = settings.model_dump(mode="json")
+    if dumped.get("secret"):
+        dumped["secret"] = "***"
+    for upstream in dumped.get("upstreams", []):
+        if upstream.get("api_key"):
+            upstream["api_key"] = "***"
+    out.print_json(orjson.dumps(dumped).decode())
+
+
+def main() -> None:
+    app()

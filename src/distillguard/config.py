@@ -1,0 +1,215 @@
+"""One typed configuration: TOML file, then ``DISTILLGUARD_*`` environment variables, then CLI flags.
+
+Precedence (highest first): values passed to :func:`load_settings` (the CLI flags), environment variables
+(``DISTILLGUARD_SERVER__PORT=9000``; nested sections joined by ``__``), the TOML file named by ``--config`` or
+``DISTILLGUARD_CONFIG``, then the defaults below. docs/configuration.md documents every field.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from limits import parse_many
+
+CONFIG_ENV = "DISTILLGUARD_CONFIG"
+
+
+class ServerConfig(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    # Peers whose X-Forwarded-For is believed; the client IP is the right-most address not in this list.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_tokens_cap: int = Field(1_000_000, ge=1, description="largest max_tokens a request may ask for")
+    graceful_shutdown_s: float = Field(30.0, ge=0)
+    # How long a key lookup is cached; a revoked key stops working within this many seconds.
+    auth_cache_ttl_s: float = Field(5.0, ge=0)
+
+
+class UpstreamConfig(BaseModel):
+    name: str = "default"
+    base_url: str = Field(description="OpenAI-compatible base URL including /v1, or 'mock' for the in-process mock")
+    api_key: str | None = Field(None, repr=False)
+    api_key_env: str | None = Field(None, description="environment variable holding the upstream key")
+    # fnmatch patterns of model names this upstream serves; empty means every model.
+    models: list[str] = Field(default_factory=list)
+    connect_timeout_s: float = Field(5.0, gt=0)
+    read_timeout_s: float = Field(300.0, gt=0, description="longest silence from the upstream, per read")
+    max_connections: int = Field(256, ge=1)
+
+    def resolved_api_key(self) -> str | None:
+        if self.api_key:
+            return self.api_key
+        if self.api_key_env:
+            return os.environ.get(self.api_key_env)
+        return None
+
+
+class LimitSet(BaseModel):
+    """Rate limits in the `limits` library's notation, e.g. ``["60/minute", "1000/day"]``."""
+
+    requests: list[str] = Field(default_factory=list)
+    tokens: list[str] = Field(default_factory=list)
+
+    @field_validator("requests", "tokens")
+    @classmethod
+    def _parseable(cls, value: list[str]) -> list[str]:
+        for spec in value:
+            try:
+                parse_many(spec)
+            except ValueError as exc:
+                raise ValueError(f"not a rate limit: {spec!r} (expected e.g. '60/minute')") from exc
+        return value
+
+
+class TierLimits(BaseModel):
+    key: LimitSet = Field(default_factory=LimitSet)
+    account: LimitSet = Field(default_factory=LimitSet)
+    org: LimitSet = Field(default_factory=LimitSet)
+
+
+def _default_tiers() -> dict[str, TierLimits]:
+    return {
+        "free": TierLimits(
+            account=LimitSet(requests=["20/minute", "500/day"], tokens=["40000/minute", "1000000/day"]),
+            org=LimitSet(requests=["60/minute"], tokens=["120000/minute"]),
+        ),
+        "standard": TierLimits(
+            account=LimitSet(requests=["600/minute", "50000/day"], tokens=["1000000/minute", "50000000/day"]),
+            org=LimitSet(requests=["3000/minute"], tokens=["5000000/minute"]),
+        ),
+        "enterprise": TierLimits(
+            account=LimitSet(requests=["10000/minute"], tokens=["30000000/minute"]),
+        ),
+    }
+
+
+class LimitsConfig(BaseModel):
+    storage_uri: str = "memory://"
+    default_tier: str = "standard"
+    tiers: dict[str, TierLimits] = Field(default_factory=_default_tiers)
+    # Tokens reserved for the completion when a request names no max_tokens.
+    default_completion_reserve: int = Field(1024, ge=0)
+
+    @model_validator(mode="after")
+    def _default_tier_exists(self) -> LimitsConfig:
+        if self.default_tier not in self.tiers:
+            raise ValueError(f"default_tier {self.default_tier!r} is not among tiers {sorted(self.tiers)}")
+        return self
+
+
+class EventsConfig(BaseModel):
+    # full: keep completion text; truncated: first `truncate_chars`; hashed: SHA-256 only.
+    text_mode: Literal["full", "truncated", "hashed"] = "full"
+    truncate_chars: int = Field(2000, ge=0)
+    batch_size: int = Field(512, ge=1)
+    flush_interval_ms: int = Field(200, ge=1, description="bound on events lost to kill -9")
+    queue_max: int = Field(200_000, ge=1)
+
+
+class LoggingConfig(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "text"] = "json"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DISTILLGUARD_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    data_dir: Path = Path("./distillguard-data")
+    # SQLAlchemy URL of the state store (keys, accounts); default: SQLite in data_dir/state.db.
+    store_url: str | None = None
+    # HMAC key for API-key hashes; a random one is made in data_dir/secret.key when unset.
+    secret: str | None = Field(None, repr=False)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    upstreams: list[UpstreamConfig] = Field(default_factory=list)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    events: EventsConfig = Field(default_factory=EventsConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = os.environ.get(CONFIG_ENV)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+
+class ConfigError(Exception):
+    """The configuration file or an override is invalid; the message says which field and why."""
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from ``config_file`` (or ``$DISTILLGUARD_CONFIG``), the environment and ``overrides``.
+
+    ``overrides`` are dotted paths (``server.port``) or top-level names; ``None`` values are ignored so
+    unset CLI flags do not mask the file or the environment.
+    """
+    from pydantic import ValidationError
+
+    nested: dict[str, Any] = {}
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        parts = dotted.split(".")
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    previous = os.environ.get(CONFIG_ENV)
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"config file not found: {config_file}")
+        os.environ[CONFIG_ENV] = str(config_file)
+    try:
+        settings = _merge_sections(nested)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    finally:
+        if config_file is not None:
+            if previous is None:
+                os.environ.pop(CONFIG_ENV, None)
+            else:
+                os.environ[CONFIG_ENV] = previous
+    return settings
+
+
+def _merge_sections(nested: dict[str, Any]) -> Settings:
+    """Build settings so that a flag for one field of a section keeps the section's other fields from file/env."""
+    base = Settings()
+    if not nested:
+        return base
+    merged = base.model_dump()
+    for key, value in nested.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return Settings.model_validate(merged)
+
+
+def _describe(exc: Any) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        lines.append(f"{where}: {err['msg']}")
+    return "invalid configuration: " + "; ".join(lines)

@@ -1,0 +1,257 @@
+"""The embedded event log: SQLite in WAL mode, written in batches by one background thread.
+
+The request path only appends to a deque (thread-safe, no lock, no I/O). The writer wakes every
+``flush_interval_ms`` (or as soon as ``batch_size`` events wait), inserts them in one transaction and commits.
+A graceful stop drains the deque; ``kill -9`` loses at most the events of the last flush interval plus the batch
+being written (docs/events.md, tested in tests/e2e/test_durability.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from distillguard.config import EventsConfig
+from distillguard.events.schema import SCHEMA_VERSION, Event
+
+log = logging.getLogger(__name__)
+
+EVENTS_DB = "events.db"
+
+COLUMNS = (
+    "event_id",
+    "ts_us",
+    "account_id",
+    "key_id",
+    "org_id",
+    "client_ip",
+    "user_agent",
+    "endpoint",
+    "model",
+    "upstream",
+    "stream",
+    "request",
+    "status",
+    "prompt_tokens",
+    "completion_tokens",
+    "finish_reason",
+    "text",
+    "text_sha256",
+    "latency_ms",
+    "ttft_ms",
+    "error_code",
+    "extra",
+    "schema_version",
+)
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT NOT NULL,
+    ts_us INTEGER NOT NULL,
+    account_id TEXT NOT NULL,
+    key_id TEXT,
+    org_id TEXT,
+    client_ip TEXT,
+    user_agent TEXT,
+    endpoint TEXT NOT NULL,
+    model TEXT,
+    upstream TEXT,
+    stream INTEGER NOT NULL,
+    request BLOB NOT NULL,
+    status INTEGER NOT NULL,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    finish_reason TEXT,
+    text TEXT,
+    text_sha256 TEXT,
+    latency_ms REAL,
+    ttft_ms REAL,
+    error_code TEXT,
+    extra BLOB,
+    schema_version INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS ix_events_id ON events(event_id);
+CREATE INDEX IF NOT EXISTS ix_events_ts ON events(ts_us);
+CREATE INDEX IF NOT EXISTS ix_events_account_ts ON events(account_id, ts_us);
+"""
+
+_INSERT = f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608 - fixed column names
+
+
+def _row(e: Event) -> tuple[Any, ...]:
+    return (
+        e.event_id,
+        e.ts_us,
+        e.account_id,
+        e.key_id,
+        e.org_id,
+        e.client_ip,
+        e.user_agent,
+        e.endpoint,
+        e.model,
+        e.upstream,
+        int(e.stream),
+        e.request_raw,
+        e.status,
+        e.prompt_tokens,
+        e.completion_tokens,
+        e.finish_reason,
+        e.text,
+        e.text_sha256,
+        e.latency_ms,
+        e.ttft_ms,
+        e.error_code,
+        orjson.dumps(e.extra) if e.extra else None,
+        SCHEMA_VERSION,
+    )
+
+
+def _event(row: sqlite3.Row) -> Event:
+    return Event(
+        event_id=row["event_id"],
+        ts_us=row["ts_us"],
+        endpoint=row["endpoint"],
+        request_raw=bytes(row["request"]),
+        account_id=row["account_id"],
+        key_id=row["key_id"],
+        org_id=row["org_id"],
+        client_ip=row["client_ip"],
+        user_agent=row["user_agent"],
+        model=row["model"],
+        upstream=row["upstream"],
+        stream=bool(row["stream"]),
+        status=row["status"],
+        prompt_tokens=row["prompt_tokens"],
+        completion_tokens=row["completion_tokens"],
+        finish_reason=row["finish_reason"],
+        text=row["text"],
+        text_sha256=row["text_sha256"],
+        latency_ms=row["latency_ms"],
+        ttft_ms=row["ttft_ms"],
+        error_code=row["error_code"],
+        extra=orjson.loads(row["extra"]) if row["extra"] else {},
+    )
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a committed batch survives a process crash (kill -9); only an OS crash or power
+    # loss can take back the last commits.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.executescript(_DDL)
+    return conn
+
+
+class SQLiteEventLog:
+    """Event sink and source over ``data_dir/events.db``."""
+
+    def __init__(self, data_dir: Path, config: EventsConfig) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / EVENTS_DB
+        self._config = config
+        self._pending: deque[Event] = deque()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._conn = connect(self.path)
+        self.written = 0
+        self.write_errors = 0
+
+    # sink -------------------------------------------------------------------------------------------
+    def submit(self, event: Event) -> None:
+        self._pending.append(event)
+        if len(self._pending) >= self._config.batch_size:
+            self._wake.set()
+
+    @property
+    def depth(self) -> int:
+        return len(self._pending)
+
+    @property
+    def saturated(self) -> bool:
+        return len(self._pending) >= self._config.queue_max
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="distillguard-event-writer", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._flush()
+        self._conn.close()
+
+    def flush(self) -> None:
+        """Write what is queued now (for tools and tests; the server relies on the writer thread)."""
+        self._flush()
+
+    def _run(self) -> None:
+        interval = self._config.flush_interval_ms / 1000
+        while not self._stopping:
+            self._wake.wait(interval)
+            self._wake.clear()
+            self._flush()
+
+    def _flush(self) -> None:
+        batch_size = self._config.batch_size
+        pending = self._pending
+        while pending:
+            batch: list[Event] = []
+            while pending and len(batch) < batch_size:
+                batch.append(pending.popleft())
+            rows = [_row(e) for e in batch]
+            try:
+                self._conn.execute("BEGIN")
+                self._conn.executemany(_INSERT, rows)
+                self._conn.execute("COMMIT")
+            except sqlite3.Error:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                # Put the batch back (in order) so nothing is lost; try again next interval.
+                self.write_errors += 1
+                log.exception("event batch write failed; %d events kept for retry", len(batch))
+                pending.extendleft(reversed(batch))
+                return
+            self.written += len(batch)
+
+    # source -----------------------------------------------------------------------------------------
+    def iter_events(self, since_us: int | None = None, until_us: int | None = None) -> Iterator[Event]:
+        yield from iter_events(self.path, since_us, until_us)
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+
+def iter_events(path: Path, since_us: int | None = None, until_us: int | None = None) -> Iterator[Event]:
+    """Events of an event database in time order, read on a connection of its own."""
+    if not path.exists():
+        raise FileNotFoundError(f"no event log at {path}")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    clauses, params = [], []
+    if since_us is not None:
+        clauses.append("ts_us >= ?")
+        params.append(since_us)
+    if until_us is not None:
+        clauses.append("ts_us < ?")
+        params.append(until_us)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    try:
+        cursor = conn.execute(f"SELECT * FROM events {where} ORDER BY ts_us, rowid", params)  # noqa: S608
+        for row in cursor:
+            yield _event(row)
+    finally:
+        conn.close()

@@ -1,0 +1,315 @@
+"""The gateway's ASGI application: routes, the request pipeline and its lifecycle."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from distillguard.config import Settings
+from distillguard.events import EventSink, open_sink
+from distillguard.events.schema import Event, unparsed_request
+from distillguard.gateway.auth import Authenticator, Principal
+from distillguard.gateway.client_ip import ClientIPResolver
+from distillguard.gateway.errors import GatewayError, error_body
+from distillguard.gateway.exchange import Exchange
+from distillguard.gateway.metrics import GatewayMetrics
+from distillguard.gateway.ratelimit_headers import decision_headers, window_headers
+from distillguard.gateway.responses import BytesResponse
+from distillguard.gateway.upstreams import UpstreamRouter
+from distillguard.gateway.validation import (
+    CHAT,
+    COMPLETIONS,
+    CompletionRequest,
+    parse_completion_request,
+    parse_json_body,
+    too_large,
+)
+from distillguard.limits import RateLimiter
+from distillguard.mock_upstream.server import running_mock
+from distillguard.store import StateStore, open_store
+
+log = logging.getLogger(__name__)
+# The upstream base URL that asks for the in-process mock (demo, tests, benchmarks).
+MOCK_UPSTREAM = "mock"
+
+
+_ids = random.Random(secrets.randbits(128))
+
+
+def new_request_id(ts_us: int) -> str:
+    """``req_`` + 13 hex digits of microseconds + 11 random: unique, and sorted by time (cheap appends)."""
+    return f"req_{ts_us:013x}{_ids.getrandbits(44):011x}"
+
+
+class Gateway:
+    """Everything one gateway process holds: store, limiter, upstream pools, event sink, metrics."""
+
+    def __init__(self, settings: Settings, store: StateStore | None = None, sink: EventSink | None = None) -> None:
+        self.settings = settings
+        self.store = store or open_store(settings.data_dir, settings.store_url, settings.secret)
+        self.sink = sink or open_sink(settings.data_dir, settings.events)
+        self.limiter = RateLimiter(settings.limits.storage_uri)
+        self.auth = Authenticator(self.store, settings.limits, self.store.secret, settings.server.auth_cache_ttl_s)
+        self.router = UpstreamRouter(settings.upstreams)
+        self.metrics = GatewayMetrics()
+        self.metrics.bind_event_queue(lambda: self.sink.depth, lambda: getattr(self.sink, "written", 0))
+        self.client_ip = ClientIPResolver(settings.server.trusted_proxies)
+        self._max_body = settings.server.max_body_bytes
+        self._max_tokens_cap = settings.server.max_tokens_cap
+        self._completion_reserve = settings.limits.default_completion_reserve
+        self._resources = contextlib.AsyncExitStack()
+
+    # lifecycle --------------------------------------------------------------------------------------
+    async def startup(self) -> None:
+        for upstream in self.router.upstreams:
+            if upstream.base_url == MOCK_UPSTREAM:
+                upstream.base_url = await self._resources.enter_async_context(running_mock())
+                log.info("in-process mock upstream started", extra={"base_url": upstream.base_url})
+        self.sink.start()
+        log.info(
+            "gateway started",
+            extra={"upstreams": [u.name for u in self.router.upstreams], "data_dir": str(self.settings.data_dir)},
+        )
+
+    async def shutdown(self) -> None:
+        await self.router.close()
+        await self._resources.aclose()
+        depth = self.sink.depth
+        self.sink.close()
+        self.store.close()
+        log.info("gateway stopped", extra={"events_flushed_at_stop": depth})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        await self.startup()
+        try:
+            yield
+        finally:
+            await self.shutdown()
+
+    # the event log ----------------------------------------------------------------------------------
+    def record(self, event: Event, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        event.latency_ms = round(elapsed * 1000, 3)
+        self.sink.submit(event)
+        self.metrics.observe(event.endpoint, event.status, elapsed)
+        if event.ttft_ms is not None:
+            self.metrics.ttft.labels(event.endpoint).observe(event.ttft_ms / 1000)
+
+    # request pipeline -------------------------------------------------------------------------------
+    async def _read_body(self, receive: Receive, content_length: str | None, event: Event) -> bytes:
+        if content_length is not None and content_length.isdigit() and int(content_length) > self._max_body:
+            event.request_raw = unparsed_request(b"", 0)
+            raise too_large(self._max_body)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                event.request_raw = unparsed_request(b"".join(chunks))
+                raise too_large(self._max_body)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def completion(self, scope: Scope, receive: Receive) -> ASGIApp:
+        """POST /v1/chat/completions and /v1/completions, from raw ASGI (the hot path skips Starlette's layers)."""
+        started = time.perf_counter()
+        authorization = user_agent = forwarded_for = content_length = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"user-agent":
+                user_agent = value.decode("latin-1")
+            elif name == b"x-forwarded-for":
+                forwarded_for = value.decode("latin-1")
+            elif name == b"content-length":
+                content_length = value.decode("latin-1")
+        peer = scope.get("client")
+        ts_us = time.time_ns() // 1000
+        event = Event(
+            event_id=new_request_id(ts_us),
+            ts_us=ts_us,
+            endpoint=scope["path"],
+            request_raw=b"{}",
+            client_ip=self.client_ip.resolve(peer[0] if peer else None, forwarded_for),
+            user_agent=user_agent,
+        )
+        reply_headers = {"x-request-id": event.event_id}
+        principal: Principal | None = None
+        try:
+            raw = await self._read_body(receive, content_length, event)
+            event.request_raw = raw
+            principal = self.auth.authenticate(authorization)
+            event.account_id = principal.account.account_id
+            event.key_id = principal.key.key_id
+            event.org_id = principal.account.org_id
+            try:
+                body = parse_json_body(raw)
+            except GatewayError:
+                event.request_raw = unparsed_request(raw)
+                raise
+            req = parse_completion_request(body, event.endpoint, self._max_tokens_cap)
+            event.model = req.model
+            event.stream = req.stream
+            return await self._forward(event, req, principal, reply_headers, started)
+        except GatewayError as err:
+            if principal is not None and err.status != 429:
+                reply_headers.update(window_headers(*self.limiter.state(principal.rules)))
+            event.status = err.status
+            event.error_code = err.code
+            self.record(event, started)
+            return err.response(reply_headers)
+        except ClientDisconnect:
+            event.status = 499
+            event.error_code = "client_disconnected"
+            self.record(event, started)
+            return BytesResponse(b"", 499)
+
+    async def _forward(
+        self,
+        event: Event,
+        req: CompletionRequest,
+        principal: Principal,
+        reply_headers: dict[str, str],
+        started: float,
+    ) -> ASGIApp:
+        upstream = self.router.route(req.model)
+        if upstream is None:
+            raise GatewayError(
+                404,
+                f"The model `{req.model}` does not exist or you do not have access to it.",
+                "model_not_found",
+                "model",
+            )
+        event.upstream = upstream.name
+        if self.sink.saturated:
+            raise GatewayError(
+                503, "The gateway is overloaded; retry shortly.", "event_log_backpressure", headers={"retry-after": "1"}
+            )
+        completion_tokens = req.max_tokens if req.max_tokens is not None else self._completion_reserve
+        reserve = req.prompt_tokens_estimate + completion_tokens * req.n
+        decision = self.limiter.acquire(principal.rules, reserve)
+        reply_headers.update(decision_headers(decision))
+        if not decision.allowed:
+            rule = decision.denied_by
+            assert rule is not None
+            self.metrics.rate_limited.labels(rule.scope, rule.kind).inc()
+            if decision.too_large:
+                raise GatewayError(
+                    429,
+                    f"Request too large for {req.model}: it needs up to {reserve} tokens but the {rule.describe()} "
+                    "limit can never hold that. Lower max_tokens or shorten the prompt.",
+                    "rate_limit_exceeded",
+                    headers={"x-should-retry": "false"},
+                )
+            raise GatewayError(
+                429,
+                f"Rate limit reached for {rule.describe()} (account {principal.account.account_id}). "
+                f"Please try again in {reply_headers['retry-after-ms']}ms.",
+                "rate_limit_exceeded",
+                kind="requests" if rule.kind == "requests" else "tokens",
+            )
+        assert decision.reservation is not None
+        exchange = Exchange(self, event, req, upstream, decision.reservation, reply_headers, started)
+        return await exchange.run()
+
+    async def models(self, request: Request) -> ASGIApp:
+        try:
+            self.auth.authenticate(request.headers.get("authorization"))
+        except GatewayError as err:
+            return err.response()
+        data = await self.router.list_models()
+        return BytesResponse(orjson.dumps({"object": "list", "data": data}))
+
+    async def model(self, request: Request) -> ASGIApp:
+        try:
+            self.auth.authenticate(request.headers.get("authorization"))
+        except GatewayError as err:
+            return err.response()
+        name = request.path_params["model"]
+        for entry in await self.router.list_models():
+            if entry.get("id") == name:
+                return BytesResponse(orjson.dumps(entry))
+        return GatewayError(
+            404, f"The model `{name}` does not exist or you do not have access to it.", "model_not_found", "model"
+        ).response()
+
+    async def healthz(self, _request: Request) -> ASGIApp:
+        return BytesResponse(orjson.dumps({"status": "ok", "event_queue": self.sink.depth}))
+
+    async def metrics_endpoint(self, _request: Request) -> Response:
+        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+async def _not_found(request: Request, _exc: Any) -> BytesResponse:
+    return BytesResponse(error_body(404, f"Invalid URL ({request.method} {request.url.path})", "unknown_url"), 404)
+
+
+async def _method_not_allowed(request: Request, _exc: Any) -> BytesResponse:
+    message = f"Method {request.method} is not allowed on {request.url.path}"
+    return BytesResponse(error_body(405, message, "method_not_allowed"), 405)
+
+
+async def _server_error(_request: Request | None, exc: Exception) -> BytesResponse:
+    log.error("unhandled error", exc_info=exc)
+    return BytesResponse(error_body(500, "The gateway failed to handle the request.", "internal_error"), 500)
+
+
+class GatewayApp:
+    """The ASGI entry point: completion calls go straight to the pipeline, everything else through Starlette."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        routes = [
+            Route("/v1/models", gateway.models, methods=["GET"]),
+            Route("/v1/models/{model:path}", gateway.model, methods=["GET"]),
+            Route("/healthz", gateway.healthz, methods=["GET"]),
+            Route("/metrics", gateway.metrics_endpoint, methods=["GET"]),
+            # Non-POST calls to the completion paths reach Starlette, which answers 405.
+            Route(CHAT, _unreachable, methods=["POST"]),
+            Route(COMPLETIONS, _unreachable, methods=["POST"]),
+        ]
+        self.starlette = Starlette(
+            routes=routes,
+            lifespan=gateway.lifespan,
+            exception_handlers={404: _not_found, 405: _method_not_allowed, 500: _server_error},
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in _COMPLETION_PATHS and scope["method"] == "POST":
+            try:
+                response = await self.gateway.completion(scope, receive)
+            except Exception as exc:
+                log.exception("unhandled error in completion pipeline")
+                response = await _server_error(None, exc)
+            await response(scope, receive, send)
+            return
+        await self.starlette(scope, receive, send)
+
+
+_COMPLETION_PATHS = frozenset({CHAT, COMPLETIONS})
+
+
+async def _unreachable(_request: Request) -> ASGIApp:  # pragma: no cover - GatewayApp routes these first
+    raise RuntimeError("completion routes are served by GatewayApp")
+
+
+def build_app(gateway: Gateway) -> GatewayApp:
+    return GatewayApp(gateway)

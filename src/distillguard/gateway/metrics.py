@@ -1,0 +1,70 @@
+"""Prometheus metrics of one gateway, on a registry of its own (``/metrics``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "distillguard_requests_total",
+            "API calls answered, by endpoint and status",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "distillguard_request_duration_seconds",
+            "Time from request to last byte of the answer",
+            ["endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.ttft = Histogram(
+            "distillguard_time_to_first_token_seconds",
+            "Time to the first streamed chunk",
+            ["endpoint"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "distillguard_rate_limited_total",
+            "Calls refused with 429, by scope and kind of limit",
+            ["scope", "kind"],
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "distillguard_upstream_errors_total",
+            "Upstream failures, by upstream and kind",
+            ["upstream", "kind"],
+            registry=self.registry,
+        )
+        self.event_queue_depth = Gauge(
+            "distillguard_event_queue_depth", "Events queued, not yet written", registry=self.registry
+        )
+        self.events_written = Gauge("distillguard_events_written", "Events written since start", registry=self.registry)
+        self._status_children: dict[tuple[str, int], Counter] = {}
+        self._latency_children: dict[str, Histogram] = {}
+
+    def bind_event_queue(self, depth: Callable[[], float], written: Callable[[], float]) -> None:
+        self.event_queue_depth.set_function(depth)
+        self.events_written.set_function(written)
+
+    def observe(self, endpoint: str, status: int, seconds: float) -> None:
+        # Cached children: labels() costs a dict build and a lock per call otherwise.
+        child = self._status_children.get((endpoint, status))
+        if child is None:
+            child = self._status_children[(endpoint, status)] = self.requests.labels(endpoint, str(status))
+        child.inc()
+        hist = self._latency_children.get(endpoint)
+        if hist is None:
+            hist = self._latency_children[endpoint] = self.latency.labels(endpoint)
+        hist.observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
