@@ -211,6 +211,9 @@ class Gateway:
             rule = decision.denied_by
             assert rule is not None
             self.metrics.rate_limited.labels(rule.scope, rule.kind).inc()
+            event.extra["limit"] = rule.describe()
+            if decision.retry_after_s is not None:
+                event.extra["retry_after_ms"] = int(reply_headers["retry-after-ms"])
             if decision.too_large:
                 raise GatewayError(
                     429,

@@ -1,0 +1,172 @@
+"""Start real `distillguard` processes on loopback for end-to-end tests, and stop them reliably."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+BIN = Path(sys.executable).parent / "distillguard"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+        try:
+            if httpx.get(url, timeout=0.5).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+def cli(*args: str, data_dir: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = [str(BIN), *args]
+    if data_dir is not None:
+        cmd += ["--data-dir", str(data_dir)]
+    return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=60)
+
+
+def create_key(data_dir: Path, account: str, *extra: str) -> str:
+    result = cli("keys", "create", "--account", account, "--json", *extra, data_dir=data_dir)
+    return str(json.loads(result.stdout)["key"])
+
+
+def toml_value(value: Any) -> str:
+    return json.dumps(value)  # JSON strings, numbers, booleans and arrays are valid TOML values
+
+
+@dataclass
+class Gateway:
+    proc: subprocess.Popen[bytes]
+    port: int
+    data_dir: Path
+    log_path: Path
+    keys: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return int(self.proc.returncode)
+
+    def events(self) -> list[dict[str, Any]]:
+        out = self.data_dir / "export.jsonl"
+        cli("events", "export", "--out", str(out), data_dir=self.data_dir)
+        return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def write_config(path: Path, upstream: str, extra: str = "", upstream_extra: str = "", server_extra: str = "") -> Path:
+    path.write_text(
+        f"""
+[server]
+host = "127.0.0.1"
+graceful_shutdown_s = 10
+{server_extra}
+
+[[upstreams]]
+name = "primary"
+base_url = {toml_value(upstream)}
+{upstream_extra}
+
+{extra}
+"""
+    )
+    return path
+
+
+@contextmanager
+def running_gateway(
+    tmp: Path,
+    upstream: str,
+    config_extra: str = "",
+    upstream_extra: str = "",
+    accounts: dict[str, list[str]] | None = None,
+    server_extra: str = "",
+) -> Iterator[Gateway]:
+    """A `distillguard serve` process with a config file, keys for ``accounts`` ({account: [cli flags]})."""
+    data_dir = tmp / "data"
+    config = write_config(tmp / "distillguard.toml", upstream, config_extra, upstream_extra, server_extra)
+    keys = {}
+    for account, flags in (accounts or {"tester": []}).items():
+        keys[account] = create_key(data_dir, account, "--config", str(config), *flags)
+    port = free_port()
+    log_path = tmp / "gateway.log"
+    env = {**os.environ, "DISTILLGUARD_LOGGING__LEVEL": "INFO"}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(BIN), "serve", "--config", str(config), "--data-dir", str(data_dir), "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+    gateway = Gateway(proc, port, data_dir, log_path, keys)
+    try:
+        wait_ready(f"{gateway.url}/healthz", proc)
+        yield gateway
+    finally:
+        gateway.stop()
+
+
+@dataclass
+class Mock:
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def stats(self) -> dict[str, int]:
+        return dict(httpx.get(f"http://127.0.0.1:{self.port}/mock/stats", timeout=5).json())
+
+
+@contextmanager
+def running_mock(*args: str) -> Iterator[Mock]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(BIN), "mock-upstream", "--port", str(port), *args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/v1/models", proc)
+        yield Mock(proc, port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
