@@ -67,7 +67,9 @@ def ensure_installed(log_path: Path, venv: Path = VENV_DIR, version: str = LITEL
             log.write(f"$ {' '.join(argv)}\n".encode())
             log.flush()
             try:
-                done = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, timeout=INSTALL_TIMEOUT_S, check=False)
+                done = subprocess.run(
+                    argv, stdout=log, stderr=subprocess.STDOUT, timeout=INSTALL_TIMEOUT_S, check=False
+                )
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise LiteLLMUnavailable(f"`{' '.join(argv)}` failed: {exc}") from exc
             if done.returncode != 0:

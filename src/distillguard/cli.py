@@ -92,6 +92,23 @@ def mock_upstream(
     run_mock(host, port, MockUpstream(latency_ms=latency_ms, api_key=api_key))
 
 
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option("--data-dir", "-d", help="Where the demo keeps its state.")] = Path(
+        "demo-data"
+    ),
+    seconds: Annotated[float, typer.Option(help="How long the simulated traffic runs.")] = 20.0,
+    port: Annotated[int, typer.Option(help="Port of the demo gateway.")] = 8765,
+) -> None:
+    """Run the gateway with simulated customers and a harvester, and show what it does with each.
+
+    Example: distillguard demo --seconds 20
+    """
+    from distillguard.demo import demo as run_demo
+
+    run_demo(data_dir, seconds, port)
+
+
 # keys -----------------------------------------------------------------------------------------------
 def _store(config: Path | None, data_dir: Path | None) -> Any:
     from distillguard.store import open_store

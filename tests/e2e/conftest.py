@@ -20,7 +20,9 @@ def start_gateway(tmp_path: Path, mock_upstream: Mock) -> Iterator[StartGateway]
     count = 0
 
     def start(
-        config: str = "", upstream: str | None = None, upstream_extra: str = UPSTREAM_KEY,
+        config: str = "",
+        upstream: str | None = None,
+        upstream_extra: str = UPSTREAM_KEY,
         accounts: dict[str, list[str]] | None = None,
         server: str = "",
     ) -> Gateway:

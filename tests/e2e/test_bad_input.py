@@ -19,24 +19,60 @@ CASES = [
     (b'{"messages": [{"role": "user", "content": "hi"}]}', 400, "missing_required_parameter", "model"),
     (b'{"model": 42, "messages": [{"role": "user", "content": "hi"}]}', 400, "invalid_value", "model"),
     (b'{"model": "mock-gpt", "messages": []}', 400, "invalid_value", "messages"),
-    (b'{"model": "mock-gpt", "messages": [{"role": "wizard", "content": "x"}]}', 400, "invalid_value",
-     "messages[0].role"),
-    (b'{"model": "mock-gpt", "messages": [{"role": "user", "content": 5}]}', 400, "invalid_type",
-     "messages[0].content"),
-    (b'{"model": "mock-gpt", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}', 400,
-     "integer_below_min_value", "max_tokens"),
-    (b'{"model": "mock-gpt", "messages": [{"role": "user", "content": "x"}], "max_tokens": 10000000000}', 400,
-     "integer_above_max_value", "max_tokens"),
-    (b'{"model": "mock-gpt", "messages": [{"role": "user", "content": "x"}], "max_tokens": "many"}', 400,
-     "invalid_type", "max_tokens"),
-    (b'{"model": "mock-gpt", "messages": [{"role": "user", "content": "x"}], "temperature": 9}', 400,
-     "invalid_value", "temperature"),
-    (b'{"model": "mock-gpt", "messages": [{"role": "user", "content": "x"}], "n": 0}', 400,
-     "integer_below_min_value", "n"),
-    (b'{"model": "mock-gpt", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}', 400,
-     "invalid_type", "stream"),
-    (b'{"model": "mock-gpt", "messages": [{"role": "user", "content": "x"}], "stream_options": {}}', 400,
-     "invalid_value", "stream_options"),
+    (
+        b'{"model": "mock-gpt", "messages": [{"role": "wizard", "content": "x"}]}',
+        400,
+        "invalid_value",
+        "messages[0].role",
+    ),
+    (
+        b'{"model": "mock-gpt", "messages": [{"role": "user", "content": 5}]}',
+        400,
+        "invalid_type",
+        "messages[0].content",
+    ),
+    (
+        b'{"model": "mock-gpt", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}',
+        400,
+        "integer_below_min_value",
+        "max_tokens",
+    ),
+    (
+        b'{"model": "mock-gpt", "messages": [{"role": "user", "content": "x"}], "max_tokens": 10000000000}',
+        400,
+        "integer_above_max_value",
+        "max_tokens",
+    ),
+    (
+        b'{"model": "mock-gpt", "messages": [{"role": "user", "content": "x"}], "max_tokens": "many"}',
+        400,
+        "invalid_type",
+        "max_tokens",
+    ),
+    (
+        b'{"model": "mock-gpt", "messages": [{"role": "user", "content": "x"}], "temperature": 9}',
+        400,
+        "invalid_value",
+        "temperature",
+    ),
+    (
+        b'{"model": "mock-gpt", "messages": [{"role": "user", "content": "x"}], "n": 0}',
+        400,
+        "integer_below_min_value",
+        "n",
+    ),
+    (
+        b'{"model": "mock-gpt", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}',
+        400,
+        "invalid_type",
+        "stream",
+    ),
+    (
+        b'{"model": "mock-gpt", "messages": [{"role": "user", "content": "x"}], "stream_options": {}}',
+        400,
+        "invalid_value",
+        "stream_options",
+    ),
     (b'{"model": "gpt-unknown", "messages": [{"role": "user", "content": "x"}]}', 404, "model_not_found", "model"),
 ]
 
@@ -52,7 +88,9 @@ def strict_gateway(tmp_path_factory: pytest.TempPathFactory, mock_upstream) -> G
 
     where = tmp_path_factory.mktemp("badinput")
     with running_gateway(
-        where, mock_upstream.base_url, upstream_extra='api_key = "upstream-secret"\nmodels = ["mock-*"]',
+        where,
+        mock_upstream.base_url,
+        upstream_extra='api_key = "upstream-secret"\nmodels = ["mock-*"]',
         server_extra="max_body_bytes = 4096",
     ) as gw:
         yield gw

@@ -46,8 +46,10 @@ def test_kill_9_loses_at_most_the_last_flush_interval(start_gateway: StartGatewa
     flush_ms = 100
     gw = start_gateway(config=f"[events]\nflush_interval_ms = {flush_ms}\n")
     c = openai.OpenAI(base_url=gw.base_url, api_key=gw.keys["tester"], max_retries=0)
-    ids = [c.chat.completions.with_raw_response.create(model="mock-gpt", messages=MESSAGES).headers["x-request-id"]
-           for _ in range(50)]
+    ids = [
+        c.chat.completions.with_raw_response.create(model="mock-gpt", messages=MESSAGES).headers["x-request-id"]
+        for _ in range(50)
+    ]
     # The documented bound: events older than one flush interval (plus the write itself) are durable.
     time.sleep(5 * flush_ms / 1000)
     gw.stop(signal.SIGKILL)

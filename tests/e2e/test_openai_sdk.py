@@ -83,8 +83,18 @@ def test_every_call_becomes_an_event_in_the_documented_schema(gateway: Gateway) 
     events = gateway.events()
     assert [e["response"]["status"] for e in events] == [200, 404]
     ok, missing = events
-    for field in ("event_id", "ts", "account_id", "key_id", "org_id", "client", "endpoint", "model", "request",
-                  "response"):
+    for field in (
+        "event_id",
+        "ts",
+        "account_id",
+        "key_id",
+        "org_id",
+        "client",
+        "endpoint",
+        "model",
+        "request",
+        "response",
+    ):
         assert field in ok
     assert ok["account_id"] == "tester" and ok["endpoint"] == "/v1/chat/completions"
     assert ok["request"]["messages"] == MESSAGES and ok["request"]["temperature"] == 0.2

@@ -16,8 +16,11 @@ MESSAGES = [{"role": "user", "content": "hello"}]
 
 
 def tier(name: str, requests: list[str], tokens: list[str], scope: str = "account") -> str:
-    return f'[limits]\ndefault_tier = "{name}"\n[limits.tiers.{name}.{scope}]\nrequests = {requests!r}\ntokens = {tokens!r}\n'.replace(
-        "'", '"'
+    """A [limits] section whose default tier has these limits in one scope."""
+    quoted = [", ".join(f'"{x}"' for x in values) for values in (requests, tokens)]
+    return (
+        f'[limits]\ndefault_tier = "{name}"\n[limits.tiers.{name}.{scope}]\n'
+        f"requests = [{quoted[0]}]\ntokens = [{quoted[1]}]\n"
     )
 
 

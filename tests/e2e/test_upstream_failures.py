@@ -41,9 +41,10 @@ def test_upstream_500_is_502_and_tokens_are_returned(start_gateway: StartGateway
     with pytest.raises(openai.APIStatusError) as failure:
         c.chat.completions.create(model="mock-fault-500", messages=MESSAGES, max_tokens=500)
     assert failure.value.status_code == 502 and "answered 500" in failure.value.message
-    assert failure.value.response.headers["x-ratelimit-remaining-tokens"] == failure.value.response.headers[
-        "x-ratelimit-limit-tokens"
-    ]
+    assert (
+        failure.value.response.headers["x-ratelimit-remaining-tokens"]
+        == failure.value.response.headers["x-ratelimit-limit-tokens"]
+    )
 
 
 def test_upstream_4xx_passes_through_unchanged(start_gateway: StartGateway) -> None:
@@ -59,9 +60,9 @@ def test_broken_stream_ends_with_an_error_event(start_gateway: StartGateway) -> 
     gw = start_gateway()
     c = openai.OpenAI(base_url=gw.base_url, api_key=gw.keys["tester"], max_retries=0)
     received = []
+    stream = c.chat.completions.create(model="mock-fault-drop", messages=MESSAGES, stream=True)
     with pytest.raises(openai.APIError) as failure:
-        for chunk in c.chat.completions.create(model="mock-fault-drop", messages=MESSAGES, stream=True):
-            received.append(chunk)
+        received.extend(stream)
     assert received, "chunks before the break reach the client"
     assert "upstream stream broke" in str(failure.value)
     [event] = gw.events()

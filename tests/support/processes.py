@@ -131,7 +131,10 @@ def running_gateway(
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [str(BIN), "serve", "--config", str(config), "--data-dir", str(data_dir), "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
     gateway = Gateway(proc, port, data_dir, log_path, keys)
     try:
@@ -159,7 +162,9 @@ def running_mock(*args: str) -> Iterator[Mock]:
     port = free_port()
     proc = subprocess.Popen(
         [str(BIN), "mock-upstream", "--port", str(port), *args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         wait_ready(f"http://127.0.0.1:{port}/v1/models", proc)

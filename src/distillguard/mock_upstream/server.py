@@ -209,10 +209,13 @@ def _text_logprobs(g: Generated) -> dict[str, Any]:
     }
 
 
+MOCK_KEY = web.AppKey("mock", MockUpstream)
+
+
 def build_mock_app(mock: MockUpstream | None = None) -> web.Application:
     mock = mock or MockUpstream()
     app = web.Application(client_max_size=16 * 1024 * 1024)
-    app["mock"] = mock
+    app[MOCK_KEY] = mock
     app.router.add_post("/v1/chat/completions", mock.chat)
     app.router.add_post("/v1/completions", mock.completions)
     app.router.add_get("/v1/models", mock.models)

@@ -1,0 +1,186 @@
+"""`distillguard demo`: the gateway in front of the mock upstream, with simulated customers, in under a minute.
+
+Three populations call the gateway through the official openai SDK at once: a business app (steady, well under
+its limits), an evaluation run (benchmark prompts, bursty) and a harvester (chain-of-thought elicitation at the
+highest rate it can get, on a free-tier key). The table shows what the gateway did with each, live, and every
+call lands in the event log that detection reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import openai
+import uvicorn
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from distillguard.config import EventsConfig, LimitsConfig, LimitSet, ServerConfig, Settings, TierLimits, UpstreamConfig
+from distillguard.gateway.app import MOCK_UPSTREAM, Gateway, build_app
+from distillguard.logs import configure_logging
+
+_BUSINESS = [
+    "Summarise this support ticket in one sentence: my invoice shows two charges for March.",
+    "Translate to German: your order has shipped and will arrive on Tuesday.",
+    "Classify the sentiment of: the new dashboard is slow but the export works well.",
+    "Draft a polite reply to a customer asking to change their delivery address.",
+]
+_EVAL = [
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips "
+    "did Natalia sell altogether in April and May?",
+    "Write a Python function that returns the n-th Fibonacci number.",
+    "What is the capital of Australia? Answer with one word.",
+]
+_HARVEST_TEMPLATE = (
+    "Solve the following {domain} problem. Think out loud and show every step of your reasoning before the final "
+    "answer, then restate the full chain of thought: {task}"
+)
+_HARVEST_TASKS = {
+    "math": ["integrate x^2 sin x", "prove there are infinitely many primes", "solve 3x + 7 = 22"],
+    "code": ["implement an LRU cache", "reverse a linked list in place", "parse a CSV line with quotes"],
+    "law": ["explain adverse possession", "compare civil and common law", "define consideration in contracts"],
+    "biology": ["explain the Krebs cycle", "how do mRNA vaccines work", "what limits enzyme speed"],
+}
+
+
+@dataclass
+class Population:
+    name: str
+    account: str
+    tier: str
+    concurrency: int
+    pause_s: float
+    key: str = ""
+    outcomes: Counter[str] = field(default_factory=Counter)
+    tokens: int = 0
+
+
+def _prompt(pop: Population, rng: random.Random) -> str:
+    if pop.name == "harvester":
+        domain = rng.choice(list(_HARVEST_TASKS))
+        return _HARVEST_TEMPLATE.format(domain=domain, task=rng.choice(_HARVEST_TASKS[domain]))
+    return rng.choice(_BUSINESS if pop.name == "business app" else _EVAL)
+
+
+async def _drive(pop: Population, base_url: str, until: float, seed: int) -> None:
+    rng = random.Random(seed)
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=pop.key or "sk-not-a-key", max_retries=0)
+
+    async def worker() -> None:
+        while time.monotonic() < until:
+            try:
+                reply = await client.chat.completions.create(
+                    model="mock-reasoner" if pop.name == "harvester" else "mock-gpt",
+                    messages=[{"role": "user", "content": _prompt(pop, rng)}],
+                    max_tokens=256,
+                )
+                pop.outcomes["200 ok"] += 1
+                pop.tokens += reply.usage.total_tokens if reply.usage else 0
+            except openai.RateLimitError:
+                pop.outcomes["429 rate limited"] += 1
+            except openai.AuthenticationError:
+                pop.outcomes["401 bad key"] += 1
+            except openai.APIError as exc:
+                pop.outcomes[f"error {type(exc).__name__}"] += 1
+            await asyncio.sleep(pop.pause_s * (0.5 + rng.random()))
+
+    await asyncio.gather(*(worker() for _ in range(pop.concurrency)))
+    await client.close()
+
+
+def _table(populations: list[Population], gateway: Gateway, remaining: float) -> Table:
+    table = Table(title=f"distillguard demo — traffic through the gateway ({max(0, remaining):.0f}s left)")
+    for column in ("population", "account", "tier", "200 ok", "429 rate limited", "401 bad key", "tokens"):
+        table.add_column(column, justify="right" if column[0].isdigit() or column == "tokens" else "left")
+    for pop in populations:
+        table.add_row(
+            pop.name,
+            pop.account,
+            pop.tier,
+            str(pop.outcomes["200 ok"]),
+            str(pop.outcomes["429 rate limited"]),
+            str(pop.outcomes["401 bad key"]),
+            str(pop.tokens),
+        )
+    table.caption = f"events queued {gateway.sink.depth}, written {getattr(gateway.sink, 'written', 0)}"
+    return table
+
+
+async def run_demo(data_dir: Path, seconds: float, port: int, console: Console) -> list[Population]:
+    settings = Settings(
+        data_dir=data_dir,
+        server=ServerConfig(port=port),
+        upstreams=[UpstreamConfig(name="mock", base_url=MOCK_UPSTREAM)],
+        limits=LimitsConfig(
+            default_tier="standard",
+            tiers={
+                "free": TierLimits(account=LimitSet(requests=["60/minute"], tokens=["20000/minute"])),
+                "standard": TierLimits(account=LimitSet(requests=["600/minute"], tokens=["400000/minute"])),
+            },
+        ),
+        events=EventsConfig(flush_interval_ms=100),
+    )
+    gateway = Gateway(settings)
+    populations = [
+        Population("business app", "acme-support", "standard", concurrency=2, pause_s=0.25),
+        Population("evaluation run", "evalco", "standard", concurrency=4, pause_s=0.05),
+        Population("harvester", "free-trial-8812", "free", concurrency=8, pause_s=0.0),
+        Population("stolen key", "unknown", "-", concurrency=1, pause_s=1.0),
+    ]
+    for pop in populations:
+        if pop.name != "stolen key":
+            gateway.store.upsert_account(pop.account, tier=pop.tier)
+            pop.key = gateway.store.create_key(pop.account, "demo")[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_app(gateway),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            proxy_headers=False,
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            await serving  # raises the reason it could not start
+        await asyncio.sleep(0.05)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    until = time.monotonic() + seconds
+    drivers = asyncio.gather(*(_drive(p, base_url, until, i) for i, p in enumerate(populations)))
+    with Live(_table(populations, gateway, seconds), console=console, refresh_per_second=4) as live:
+        while not drivers.done():
+            live.update(_table(populations, gateway, until - time.monotonic()))
+            await asyncio.sleep(0.25)
+        live.update(_table(populations, gateway, 0))
+    await drivers
+    server.should_exit = True
+    await serving
+    return populations
+
+
+def demo(data_dir: Path, seconds: float, port: int) -> None:
+    configure_logging("WARNING", "text")
+    console = Console()
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    console.print(
+        "[bold]distillguard demo[/bold]: gateway + in-process mock upstream on "
+        f"http://127.0.0.1:{port}/v1, data in {data_dir}/"
+    )
+    asyncio.run(run_demo(data_dir, seconds, port, console))
+    console.print(
+        f"\nEvery call above is an event in {data_dir}/events.db. Try:\n"
+        f"  distillguard events export --data-dir {data_dir} --out events.jsonl\n"
+        "The free-tier harvester ran into its limits (429s) while the business app and the evaluation run passed.\n"
+        "Account risk scoring over this event log (who is harvesting, and why) comes with the detection module."
+    )

@@ -1,0 +1,52 @@
+"""Configuration: TOML, then environment, then flags; invalid values are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from distillguard.config import ConfigError, load_settings
+
+
+def test_precedence_file_env_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "dg.toml"
+    config.write_text('[server]\nport = 9000\nhost = "0.0.0.0"\n[events]\ntext_mode = "hashed"\n')
+    monkeypatch.setenv("DISTILLGUARD_SERVER__PORT", "9100")
+    settings = load_settings(config)
+    assert (settings.server.port, settings.server.host, settings.events.text_mode) == (9100, "0.0.0.0", "hashed")
+    flagged = load_settings(config, **{"server.port": 9200, "server.host": None})
+    assert (flagged.server.port, flagged.server.host) == (9200, "0.0.0.0")
+
+
+def test_defaults_need_no_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISTILLGUARD_CONFIG", raising=False)
+    settings = load_settings()
+    assert settings.server.port == 8080 and settings.limits.default_tier in settings.limits.tiers
+
+
+@pytest.mark.parametrize(
+    ("toml", "needle"),
+    [
+        ("[server]\nport = 70000\n", "server.port"),
+        ('[limits]\ndefault_tier = "nope"\n', "default_tier"),
+        ('[limits.tiers.x.account]\nrequests = ["often"]\n', "not a rate limit"),
+        ("[mystery]\nx = 1\n", "mystery"),
+    ],
+)
+def test_invalid_configuration_names_the_field(tmp_path: Path, toml: str, needle: str) -> None:
+    config = tmp_path / "dg.toml"
+    config.write_text(toml)
+    with pytest.raises(ConfigError, match=needle):
+        load_settings(config)
+
+
+def test_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "absent.toml")
+
+
+def test_example_config_in_docs_is_valid() -> None:
+    example = Path(__file__).parents[1] / "docs" / "distillguard.example.toml"
+    settings = load_settings(example)
+    assert settings.upstreams and settings.limits.tiers
