@@ -106,6 +106,7 @@ class OpenLoop:
             "ok_rps": ok / window if window else 0.0,
             "completion_span_s": max(0.0, measured.last_done - first_due),
             "non_2xx": sum(n for status, n in measured.statuses.items() if not 200 <= status < 300),
+            "warmup_answered": sum(warm.statuses.values()),
             "status_counts": {str(k): v for k, v in sorted(measured.statuses.items())},
             "timeouts": measured.timeouts,
             "errors": sum(measured.errors.values()),
