@@ -73,6 +73,15 @@ def test_models_are_listed_from_the_upstream(gateway: Gateway) -> None:
     ids = {m.id for m in client(gateway).models.list()}
     assert {"mock-gpt", "mock-reasoner"} <= ids
     assert client(gateway).models.retrieve("mock-gpt").id == "mock-gpt"
+    with pytest.raises(openai.NotFoundError):
+        client(gateway).models.retrieve("no-such-model")
+    events = gateway.events()
+    assert [(e["endpoint"], e["model"], e["response"]["status"]) for e in events] == [
+        ("/v1/models", None, 200),
+        ("/v1/models/mock-gpt", "mock-gpt", 200),
+        ("/v1/models/no-such-model", "no-such-model", 404),
+    ]
+    assert all(e["account_id"] == "tester" for e in events)
 
 
 def test_every_call_becomes_an_event_in_the_documented_schema(gateway: Gateway) -> None:

@@ -128,9 +128,8 @@ class Gateway:
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def completion(self, scope: Scope, receive: Receive) -> ASGIApp:
-        """POST /v1/chat/completions and /v1/completions, from raw ASGI (the hot path skips Starlette's layers)."""
-        started = time.perf_counter()
+    def _begin(self, scope: Scope) -> tuple[Event, str | None, str | None]:
+        """The event of a call that just arrived, with its Authorization and Content-Length headers."""
         authorization = user_agent = forwarded_for = content_length = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -151,15 +150,25 @@ class Gateway:
             client_ip=self.client_ip.resolve(peer[0] if peer else None, forwarded_for),
             user_agent=user_agent,
         )
+        return event, authorization, content_length
+
+    def _identify(self, authorization: str | None, event: Event) -> Principal:
+        principal = self.auth.authenticate(authorization)
+        event.account_id = principal.account.account_id
+        event.key_id = principal.key.key_id
+        event.org_id = principal.account.org_id
+        return principal
+
+    async def completion(self, scope: Scope, receive: Receive) -> ASGIApp:
+        """POST /v1/chat/completions and /v1/completions, from raw ASGI (the hot path skips Starlette's layers)."""
+        started = time.perf_counter()
+        event, authorization, content_length = self._begin(scope)
         reply_headers = {"x-request-id": event.event_id}
         principal: Principal | None = None
         try:
             raw = await self._read_body(receive, content_length, event)
             event.request_raw = raw
-            principal = self.auth.authenticate(authorization)
-            event.account_id = principal.account.account_id
-            event.key_id = principal.key.key_id
-            event.org_id = principal.account.org_id
+            principal = self._identify(authorization, event)
             try:
                 body = parse_json_body(raw)
             except GatewayError:
@@ -234,25 +243,34 @@ class Gateway:
         return await exchange.run()
 
     async def models(self, request: Request) -> ASGIApp:
+        """GET /v1/models and /v1/models/{model}: the upstreams' models, logged like every call."""
+        started = time.perf_counter()
+        event, authorization, _ = self._begin(request.scope)
+        name = request.path_params.get("model")
+        if name is not None:
+            event.model = name
         try:
-            self.auth.authenticate(request.headers.get("authorization"))
+            self._identify(authorization, event)
+            data = await self.router.list_models()
+            if name is None:
+                body = orjson.dumps({"object": "list", "data": data})
+            else:
+                entry = next((m for m in data if m.get("id") == name), None)
+                if entry is None:
+                    raise GatewayError(
+                        404,
+                        f"The model `{name}` does not exist or you do not have access to it.",
+                        "model_not_found",
+                        "model",
+                    )
+                body = orjson.dumps(entry)
         except GatewayError as err:
-            return err.response()
-        data = await self.router.list_models()
-        return BytesResponse(orjson.dumps({"object": "list", "data": data}))
-
-    async def model(self, request: Request) -> ASGIApp:
-        try:
-            self.auth.authenticate(request.headers.get("authorization"))
-        except GatewayError as err:
-            return err.response()
-        name = request.path_params["model"]
-        for entry in await self.router.list_models():
-            if entry.get("id") == name:
-                return BytesResponse(orjson.dumps(entry))
-        return GatewayError(
-            404, f"The model `{name}` does not exist or you do not have access to it.", "model_not_found", "model"
-        ).response()
+            event.status, event.error_code = err.status, err.code
+            self.record(event, started)
+            return err.response({"x-request-id": event.event_id})
+        event.status = 200
+        self.record(event, started)
+        return BytesResponse(body, 200, {"x-request-id": event.event_id})
 
     async def healthz(self, _request: Request) -> ASGIApp:
         return BytesResponse(orjson.dumps({"status": "ok", "event_queue": self.sink.depth}))
@@ -282,7 +300,7 @@ class GatewayApp:
         self.gateway = gateway
         routes = [
             Route("/v1/models", gateway.models, methods=["GET"]),
-            Route("/v1/models/{model:path}", gateway.model, methods=["GET"]),
+            Route("/v1/models/{model:path}", gateway.models, methods=["GET"]),
             Route("/healthz", gateway.healthz, methods=["GET"]),
             Route("/metrics", gateway.metrics_endpoint, methods=["GET"]),
             # Non-POST calls to the completion paths reach Starlette, which answers 405.
