@@ -13,6 +13,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_drop_colour)
     if fmt == "json":
         handler.setFormatter(
             JsonFormatter(
@@ -32,3 +33,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+def _drop_colour(record: logging.LogRecord) -> bool:
+    # uvicorn attaches an ANSI-coloured copy of its messages; it has no place in structured logs.
+    record.__dict__.pop("color_message", None)
+    return True

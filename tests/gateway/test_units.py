@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from distillguard.gateway.client_ip import ClientIPResolver
 from distillguard.gateway.errors import GatewayError
 from distillguard.gateway.ratelimit_headers import format_reset
 from distillguard.gateway.sse import CompletionTap, SSESplitter, event_data
 from distillguard.gateway.tokens import estimate_prompt_tokens
-from distillguard.gateway.validation import CHAT, COMPLETIONS, parse_completion_request, parse_json_body
+from distillguard.gateway.validation import (
+    CHAT,
+    COMPLETIONS,
+    CompletionRequest,
+    parse_completion_request,
+    parse_json_body,
+)
 
 
 @pytest.mark.parametrize(
@@ -110,3 +118,40 @@ def test_client_ip_resolution() -> None:
     assert resolver.resolve("10.0.0.1", "10.0.0.2, 10.0.0.3") == "10.0.0.2"  # all trusted: the far end
     assert resolver.resolve("10.0.0.1", "1.2.3.4, bogus, 10.0.0.3") == "10.0.0.3"
     assert ClientIPResolver([]).resolve("10.0.0.1", "1.2.3.4") == "10.0.0.1"
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+_field_values = {
+    "model": st.text(max_size=300) | _json,
+    "messages": st.lists(
+        st.fixed_dictionaries({"role": st.sampled_from(["user", "x", 1]), "content": _json}), max_size=3
+    )
+    | _json,
+    "prompt": _json,
+    "max_tokens": st.integers() | _json,
+    "n": st.integers() | _json,
+    "temperature": st.floats(allow_nan=True) | _json,
+    "stream": _json,
+    "stream_options": _json,
+    "logprobs": _json,
+    "top_logprobs": _json,
+    "tools": _json,
+}
+
+
+@given(body=st.fixed_dictionaries({}, optional=_field_values), chat=st.booleans())
+def test_any_body_is_either_a_request_or_a_400(body: dict[str, object], chat: bool) -> None:
+    outcome: CompletionRequest | GatewayError
+    try:
+        outcome = parse_completion_request(body, CHAT if chat else COMPLETIONS, 100_000)
+    except GatewayError as err:
+        outcome = err
+    if isinstance(outcome, GatewayError):
+        assert outcome.status == 400 and outcome.code and outcome.message
+    else:
+        assert isinstance(outcome.model, str) and outcome.n >= 1 and outcome.prompt_tokens_estimate >= 1
+        assert outcome.max_tokens is None or 1 <= outcome.max_tokens <= 100_000

@@ -104,9 +104,13 @@ class Gateway:
         elapsed = time.perf_counter() - started
         event.latency_ms = round(elapsed * 1000, 3)
         self.sink.submit(event)
-        self.metrics.observe(event.endpoint, event.status, elapsed)
+        # Label by route, never by raw path: clients choose paths, and every label value is a new time series.
+        route = event.endpoint if event.endpoint in _ROUTE_LABELS else "other"
+        if route == "other" and event.endpoint.startswith("/v1/models/"):
+            route = "/v1/models/{model}"
+        self.metrics.observe(route, event.status, elapsed)
         if event.ttft_ms is not None:
-            self.metrics.ttft.labels(event.endpoint).observe(event.ttft_ms / 1000)
+            self.metrics.ttft.labels(route).observe(event.ttft_ms / 1000)
 
     # request pipeline -------------------------------------------------------------------------------
     async def _read_body(self, receive: Receive, content_length: str | None, event: Event) -> bytes:
@@ -272,20 +276,28 @@ class Gateway:
         self.record(event, started)
         return BytesResponse(body, 200, {"x-request-id": event.event_id})
 
+    async def refuse_route(self, request: Request, exc: Any) -> BytesResponse:
+        """404 for unknown URLs and 405 for wrong methods, in OpenAI's shape, logged (probing is a signal)."""
+        started = time.perf_counter()
+        event, authorization, _ = self._begin(request.scope)
+        if authorization:
+            with contextlib.suppress(GatewayError):
+                self._identify(authorization, event)
+        status = getattr(exc, "status_code", 404)
+        if status == 405:
+            code, message = "method_not_allowed", f"Method {request.method} is not allowed on {request.url.path}"
+        else:
+            code, message = "unknown_url", f"Invalid URL ({request.method} {request.url.path})"
+        event.status, event.error_code = status, code
+        event.extra["method"] = request.method
+        self.record(event, started)
+        return BytesResponse(error_body(status, message, code), status, {"x-request-id": event.event_id})
+
     async def healthz(self, _request: Request) -> ASGIApp:
         return BytesResponse(orjson.dumps({"status": "ok", "event_queue": self.sink.depth}))
 
     async def metrics_endpoint(self, _request: Request) -> Response:
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
-
-
-async def _not_found(request: Request, _exc: Any) -> BytesResponse:
-    return BytesResponse(error_body(404, f"Invalid URL ({request.method} {request.url.path})", "unknown_url"), 404)
-
-
-async def _method_not_allowed(request: Request, _exc: Any) -> BytesResponse:
-    message = f"Method {request.method} is not allowed on {request.url.path}"
-    return BytesResponse(error_body(405, message, "method_not_allowed"), 405)
 
 
 async def _server_error(_request: Request | None, exc: Exception) -> BytesResponse:
@@ -310,7 +322,7 @@ class GatewayApp:
         self.starlette = Starlette(
             routes=routes,
             lifespan=gateway.lifespan,
-            exception_handlers={404: _not_found, 405: _method_not_allowed, 500: _server_error},
+            exception_handlers={404: gateway.refuse_route, 405: gateway.refuse_route, 500: _server_error},
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -326,6 +338,7 @@ class GatewayApp:
 
 
 _COMPLETION_PATHS = frozenset({CHAT, COMPLETIONS})
+_ROUTE_LABELS = frozenset({CHAT, COMPLETIONS, "/v1/models"})
 
 
 async def _unreachable(_request: Request) -> ASGIApp:  # pragma: no cover - GatewayApp routes these first

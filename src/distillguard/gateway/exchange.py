@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import orjson
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from distillguard.events.retention import retained_text
 from distillguard.events.schema import Event
@@ -73,6 +74,7 @@ class Exchange:
         self.started = started
         self.tap = CompletionTap(chat=event.endpoint == CHAT)
         self._settled = False
+        self.finished = False
 
     def _payload(self) -> bytes:
         body = self.req.body
@@ -113,9 +115,7 @@ class Exchange:
             self.tap.whole(body)
             self.finish(200)
             return BytesResponse(body, 200, self.headers)
-        return StreamingResponse(
-            self._relay(resp), 200, {**self.headers, **_SSE_HEADERS}, media_type="text/event-stream"
-        )
+        return RelayResponse(self, resp)
 
     def _failed(self, exc: BaseException) -> GatewayError:
         err = upstream_failure(self.upstream, exc)
@@ -192,6 +192,10 @@ class Exchange:
             self.gw.limiter.settle(self.reservation, actual)
 
     def finish(self, status: int, code: str | None = None) -> None:
+        """Record the call (once) and settle its tokens."""
+        if self.finished:
+            return
+        self.finished = True
         tap, event = self.tap, self.event
         event.status = status
         event.error_code = code
@@ -207,3 +211,23 @@ class Exchange:
             total = self.req.prompt_tokens_estimate + len(tap.text) // 4
         self.settle(total)
         self.gw.record(event, self.started)
+
+
+class RelayResponse(StreamingResponse):
+    """The SSE relay. If the client leaves before the first chunk is pulled, the relay generator never starts
+    (so its cleanup never runs): this closes the upstream call and records the event in that case too."""
+
+    def __init__(self, exchange: Exchange, upstream: aiohttp.ClientResponse) -> None:
+        super().__init__(
+            exchange._relay(upstream), 200, {**exchange.headers, **_SSE_HEADERS}, media_type="text/event-stream"
+        )
+        self._exchange = exchange
+        self._upstream = upstream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if not self._exchange.finished:
+                self._upstream.close()
+                self._exchange.finish(499, "client_disconnected")
