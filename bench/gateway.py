@@ -39,6 +39,7 @@ from procs import (
     TARGET_CORE,
     Managed,
     StartupError,
+    cpu_busy_pct,
     free_port,
     pinned,
     post_json,
@@ -87,10 +88,26 @@ class Plan:
     @classmethod
     def for_mode(cls, quick: bool) -> Plan:
         if quick:
-            return cls((1, 8, 64), closed_s=3, warmup_s=1, open_rate=300.0, open_s=4.0, open_warmup_s=1.0,
-                       open_timeout_s=5.0, pause_s=0.5)  # fmt: skip
-        return cls((1, 8, 64), closed_s=10, warmup_s=3, open_rate=300.0, open_s=10.0, open_warmup_s=1.0,
-                   open_timeout_s=5.0, pause_s=1.0)  # fmt: skip
+            return cls(
+                (1, 8, 64),
+                closed_s=3,
+                warmup_s=1,
+                open_rate=300.0,
+                open_s=4.0,
+                open_warmup_s=1.0,
+                open_timeout_s=5.0,
+                pause_s=0.5,
+            )
+        return cls(
+            (1, 8, 64),
+            closed_s=10,
+            warmup_s=3,
+            open_rate=300.0,
+            open_s=10.0,
+            open_warmup_s=1.0,
+            open_timeout_s=5.0,
+            pause_s=1.0,
+        )
 
 
 @dataclass
@@ -145,10 +162,20 @@ def _first_line(argv: list[str]) -> str:
 
 def git_revision() -> str:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        head = subprocess.run(["git", "-C", str(REPO_DIR), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "-C", str(REPO_DIR), "status", "--porcelain", "--", "src"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()  # fmt: skip
+        head = subprocess.run(
+            ["git", "-C", str(REPO_DIR), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_DIR), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
         return head + ("+dirty-src" if dirty else "")
     return "unknown"
 
@@ -178,13 +205,17 @@ def start_mock(run_dir: Path, stack: contextlib.ExitStack) -> tuple[Managed, str
 
 
 def direct_target(mock: Managed, mock_base: str) -> Target:
-    return Target("direct", f"{mock_base}/chat/completions", {"Authorization": "Bearer sk-dummy"}, mock,
-                  {"process": "distillguard mock-upstream (aiohttp), pinned to core 1 with the load generators"})  # fmt: skip
+    return Target(
+        "direct",
+        f"{mock_base}/chat/completions",
+        {"Authorization": "Bearer sk-dummy"},
+        mock,
+        {"process": "distillguard mock-upstream (aiohttp), pinned to core 1 with the load generators"},
+    )
 
 
 def _cli(args: list[str], env: dict[str, str]) -> str:
-    done = subprocess.run([str(DISTILLGUARD), *args], capture_output=True, text=True, env=env, timeout=120,
-                          check=False)  # fmt: skip
+    done = subprocess.run([str(DISTILLGUARD), *args], capture_output=True, text=True, env=env, timeout=120, check=False)
     if done.returncode != 0:
         raise StartupError(f"`distillguard {' '.join(args)}` failed ({done.returncode}): {done.stderr.strip()}")
     return done.stdout
@@ -194,13 +225,14 @@ def start_distillguard(run_dir: Path, mock_base: str, stack: contextlib.ExitStac
     data_dir = run_dir / "distillguard-data"
     env = clean_env()
     env["DISTILLGUARD_LOGGING__LEVEL"] = "WARNING"
-    created = json.loads(_cli(["keys", "create", "--data-dir", str(data_dir), "--account", BENCH_ACCOUNT,
-                               "--tier", "enterprise", "--json"], env))  # fmt: skip
-    _cli(["accounts", "set", BENCH_ACCOUNT, "--data-dir", str(data_dir), "--requests-limit", HIGH_REQUESTS_LIMIT,
-          "--tokens-limit", HIGH_TOKENS_LIMIT], env)  # fmt: skip
+    data = ["--data-dir", str(data_dir)]
+    key_args = ["keys", "create", *data, "--account", BENCH_ACCOUNT, "--tier", "enterprise", "--json"]
+    created = json.loads(_cli(key_args, env))
+    limits = ["--requests-limit", HIGH_REQUESTS_LIMIT, "--tokens-limit", HIGH_TOKENS_LIMIT]
+    _cli(["accounts", "set", BENCH_ACCOUNT, *data, *limits], env)
     port = free_port()
-    argv = pinned(TARGET_CORE, [str(DISTILLGUARD), "serve", "--data-dir", str(data_dir), "--host", LOOPBACK,
-                                "--port", str(port), "--upstream", mock_base])  # fmt: skip
+    serve = ["serve", *data, "--host", LOOPBACK, "--port", str(port), "--upstream", mock_base]
+    argv = pinned(TARGET_CORE, [str(DISTILLGUARD), *serve])
     server = start("distillguard", argv, run_dir / "distillguard.log", env)
     stack.callback(server.stop)
     target = Target(
@@ -216,7 +248,8 @@ def start_distillguard(run_dir: Path, mock_base: str, stack: contextlib.ExitStac
         },
         check_response=_limits_evaluated,
     )
-    target.info["ready_s"] = round(wait_http_ok(server, f"http://{LOOPBACK}:{port}/healthz", READY_TIMEOUT_S["distillguard"]), 2)
+    ready = wait_http_ok(server, f"http://{LOOPBACK}:{port}/healthz", READY_TIMEOUT_S["distillguard"])
+    target.info["ready_s"] = round(ready, 2)
     return target
 
 
@@ -227,7 +260,9 @@ def _limits_evaluated(headers: dict[str, str]) -> str | None:
 
 
 def start_litellm(run_dir: Path, mock_base: str, stack: contextlib.ExitStack) -> Target:
-    with console.status(f"installing litellm[proxy]=={litellm_setup.LITELLM_VERSION} (once) into {litellm_setup.VENV_DIR}"):
+    with console.status(
+        f"installing litellm[proxy]=={litellm_setup.LITELLM_VERSION} (once) into {litellm_setup.VENV_DIR}"
+    ):
         install = litellm_setup.ensure_installed(run_dir / "litellm-install.log")
     config = litellm_setup.write_config(run_dir / "litellm.yaml", mock_base)
     port = free_port()
@@ -258,7 +293,7 @@ def _mb(nbytes: int) -> float:
 def sanity_call(target: Target) -> None:
     """One call must come back 200 with a completion (and, for the gateway, rate-limit headers)."""
     body = json.dumps(REQUEST).encode()
-    status, payload, headers = _post(target.url, body, target.headers)
+    status, payload, headers = post_json(target.url, body, target.headers)
     if status != 200:
         raise StartupError(f"{target.name}: test call answered {status}: {payload[:300]!r}")
     choices = json.loads(payload).get("choices")
@@ -268,23 +303,10 @@ def sanity_call(target: Target) -> None:
         raise StartupError(f"{target.name}: {problem}")
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(url, data=body, headers={"content-type": "application/json", **headers},
-                                     method="POST")  # noqa: S310 - loopback http only  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
-            return int(resp.status), resp.read(), {k.lower(): v for k, v in resp.headers.items()}
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.read(), {k.lower(): v for k, v in exc.headers.items()}
-
-
 def open_loop(target: Target, plan: Plan, body_file: Path) -> dict[str, Any]:
-    argv = [str(PYTHON), str(BENCH_DIR / "loadgen.py"), "--url", target.url, "--body-file", str(body_file),
-            "--rate", str(plan.open_rate), "--duration", str(plan.open_s), "--warmup", str(plan.open_warmup_s),
-            "--timeout", str(plan.open_timeout_s)]  # fmt: skip
+    argv = [str(PYTHON), str(BENCH_DIR / "loadgen.py"), "--url", target.url, "--body-file", str(body_file)]
+    argv += ["--rate", str(plan.open_rate), "--duration", str(plan.open_s), "--warmup", str(plan.open_warmup_s)]
+    argv += ["--timeout", str(plan.open_timeout_s)]
     for name, value in target.headers.items():
         argv += ["--header", f"{name}: {value}"]
     limit = plan.open_warmup_s + plan.open_s + plan.open_timeout_s + 60
@@ -295,8 +317,12 @@ def open_loop(target: Target, plan: Plan, body_file: Path) -> dict[str, Any]:
     return result
 
 
-def measure(target: Target, plan: Plan, run_dir: Path) -> dict[str, Any]:
-    """Everything we measure on one running target; the target is left running (the caller stops it)."""
+def measure(target: Target, plan: Plan, run_dir: Path, baseline: Target | None) -> dict[str, Any]:
+    """Everything we measure on one running target; the target is left running (the caller stops it).
+
+    With a ``baseline`` (the mock upstream, running all along), an open-loop run straight at it comes just before
+    the target's own, so that the target's added latency is the difference between two neighbouring runs.
+    """
     body = json.dumps(REQUEST, separators=(",", ":")).encode()
     body_file = run_dir / "request.json"
     body_file.write_bytes(body)
@@ -325,16 +351,13 @@ def measure(target: Target, plan: Plan, run_dir: Path) -> dict[str, Any]:
             f"p99 {row['latency_ms']['p99']:.2f} ms  non-2xx {row['non_2xx']}  socket errors {row['socket_errors']}"
         )
 
+    if baseline is not None:
+        time.sleep(plan.pause_s)
+        out["open_loop_baseline"] = _open_loop_logged(baseline, plan, body_file, f"{target.name} (baseline: direct)")
     time.sleep(plan.pause_s)
-    console.log(f"{target.name}: open loop, {plan.open_rate:.0f} req/s for {plan.open_s:g}s (+{plan.open_warmup_s:g}s warm-up)")
-    ol = open_loop(target, plan, body_file)
+    ol = _open_loop_logged(target, plan, body_file, target.name)
     answered += ol["warmup_answered"] + sum(ol["status_counts"].values())
     out["open_loop"] = ol
-    lat = ol["latency_ms"]
-    console.log(
-        f"{target.name}: open loop ok {ol['ok_rps']:,.0f} req/s  p50 {_num(lat['p50'])} ms  p99 {_num(lat['p99'])} ms  "
-        f"max {_num(lat['max'])} ms  timeouts {ol['timeouts']}  errors {ol['errors']}  non-2xx {ol['non_2xx']}"
-    )
 
     rss, processes = tree_rss_bytes(target.server.pid)
     out["rss_mb"] = _mb(rss)
@@ -342,6 +365,19 @@ def measure(target: Target, plan: Plan, run_dir: Path) -> dict[str, Any]:
     out["calls_answered"] = answered
     console.log(f"{target.name}: RSS after load {out['rss_mb']:.1f} MB ({processes} process(es))")
     return out
+
+
+def _open_loop_logged(target: Target, plan: Plan, body_file: Path, label: str) -> dict[str, Any]:
+    console.log(
+        f"{label}: open loop, {plan.open_rate:.0f} req/s for {plan.open_s:g}s (+{plan.open_warmup_s:g}s warm-up)"
+    )
+    ol = open_loop(target, plan, body_file)
+    lat = ol["latency_ms"]
+    console.log(
+        f"{label}: open loop ok {ol['ok_rps']:,.0f} req/s  p50 {_num(lat['p50'])} ms  p99 {_num(lat['p99'])} ms  "
+        f"max {_num(lat['max'])} ms  timeouts {ol['timeouts']}  errors {ol['errors']}  non-2xx {ol['non_2xx']}"
+    )
+    return ol
 
 
 def _num(value: float | None) -> str:
@@ -363,19 +399,26 @@ def event_log_summary(data_dir: Path, calls_answered: int) -> dict[str, Any]:
 
 
 def run_target(
-    name: str, starter: Callable[[contextlib.ExitStack], Target], plan: Plan, run_dir: Path
+    name: str, starter: Callable[[contextlib.ExitStack], Target], plan: Plan, run_dir: Path, baseline: Target | None
 ) -> dict[str, Any]:
     """Start, measure and stop one target; any failure makes it 'unavailable' with the reason, not a crash."""
     console.rule(name)
     with contextlib.ExitStack() as stack:
         try:
             target = starter(stack)
-            result = measure(target, plan, run_dir)
-        except (StartupError, litellm_setup.LiteLLMUnavailable, RuntimeError, OSError, ValueError,
-                subprocess.SubprocessError) as exc:  # fmt: skip
+            result = measure(target, plan, run_dir, baseline)
+        except (
+            StartupError,
+            litellm_setup.LiteLLMUnavailable,
+            RuntimeError,
+            OSError,
+            ValueError,
+            subprocess.SubprocessError,
+        ) as exc:
             console.log(f"[red]{name} unavailable:[/red] {exc}")
             return {"available": False, "reason": str(exc).strip()}
-        if name != "direct":
+        if name != "direct":  # the direct target is the shared mock upstream: it runs until the end
+            # uvicorn re-raises SIGTERM once its graceful shutdown is done, so -15 is the normal exit code here.
             started = time.monotonic()
             result["exit_code"] = target.server.stop()
             result["stop_s"] = round(time.monotonic() - started, 2)
@@ -414,7 +457,7 @@ def preflight() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="short runs (about 2 minutes in all)")
+    parser.add_argument("--quick", action="store_true", help="short runs (about 70 s in all): a smoke test")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"result JSON (default {DEFAULT_OUT})")
     parser.add_argument("--skip-litellm", action="store_true", help="do not install or measure LiteLLM")
     parser.add_argument("--keep-data", action="store_true", help="keep the gateway's event log in bench/.run/")
@@ -434,13 +477,17 @@ def main(argv: list[str] | None = None) -> int:
         "plan": asdict(plan),
         "request": REQUEST,
         "layout": {"targets_core": TARGET_CORE, "mock_and_load_core": LOAD_CORE},
+        "cpu_busy_before_pct": cpu_busy_pct(1.0),
         "targets": {},
     }
     console.log(f"run directory {run_dir}")
+    if max(results["cpu_busy_before_pct"].values()) > 10:
+        console.log(f"[yellow]warning:[/yellow] the machine is not idle: {results['cpu_busy_before_pct']} % busy")
     with terminate_on_sigterm(), contextlib.ExitStack() as stack:
         mock, mock_base = start_mock(run_dir, stack)
+        direct = direct_target(mock, mock_base)
         targets: list[tuple[str, Callable[[contextlib.ExitStack], Target]]] = [
-            ("direct", lambda _stack: direct_target(mock, mock_base)),
+            ("direct", lambda _stack: direct),
             ("distillguard", lambda s: start_distillguard(run_dir, mock_base, s)),
         ]
         if args.skip_litellm:
@@ -448,21 +495,21 @@ def main(argv: list[str] | None = None) -> int:
         else:
             targets.append(("litellm", lambda s: start_litellm(run_dir, mock_base, s)))
         for name, starter in targets:
-            results["targets"][name] = run_target(name, starter, plan, run_dir)
+            baseline = None if name == "direct" else direct
+            results["targets"][name] = run_target(name, starter, plan, run_dir, baseline)
             if not mock.alive():
                 raise SystemExit(f"the mock upstream died:\n{mock.log_tail()}")
-    direct = results["targets"]["direct"]
     for name in ("distillguard", "litellm"):
         target = results["targets"].get(name, {})
         if target.get("available"):
-            target["added_latency_ms"] = added_latency(target, direct)
+            target["added_latency_ms"] = added_latency(target, results["targets"]["direct"])
     results["duration_s"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1)
     if not args.keep_data:
         shutil.rmtree(run_dir / "distillguard-data", ignore_errors=True)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    out_console = Console()
+    out_console = Console() if sys.stdout.isatty() else Console(width=160)
     md = print_report(results, out_console)
     out_console.print(f"\nresults: {args.out}   run directory: {run_dir}   took {results['duration_s']:.0f}s\n")
     out_console.rule("markdown")
@@ -471,4 +518,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/red]: every server this run started has been stopped")
+        sys.exit(130)

@@ -73,12 +73,18 @@ def ensure_installed(log_path: Path, venv: Path = VENV_DIR, version: str = LITEL
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise LiteLLMUnavailable(f"`{' '.join(argv)}` failed: {exc}") from exc
             if done.returncode != 0:
-                tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
-                raise LiteLLMUnavailable(f"`{' '.join(argv)}` exited with {done.returncode}:\n{tail}")
+                raise LiteLLMUnavailable(f"`{' '.join(argv)}` exited with {done.returncode}: {_errors(log_path)}")
     got = installed_version(venv)
     if got != version:
         raise LiteLLMUnavailable(f"installed litellm reports version {got!r}, expected {version}")
     return LiteLLMInstall(venv, version)
+
+
+def _errors(log_path: Path, lines: int = 3, width: int = 300) -> str:
+    """The last pip ERROR lines of the install log, shortened (pip lists every known version in them)."""
+    text = log_path.read_text(errors="replace").splitlines()
+    errors = [line for line in text if line.startswith("ERROR")] or text
+    return " | ".join(line if len(line) <= width else line[:width] + "..." for line in errors[-lines:])
 
 
 def write_config(path: Path, mock_base_url: str) -> Path:

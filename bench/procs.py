@@ -117,16 +117,18 @@ def wait_http_ok(managed: Managed, url: str, timeout_s: float, headers: Mapping[
     raise StartupError(f"{managed.name} not ready after {timeout_s:.0f}s ({last_error}):\n{managed.log_tail()}")
 
 
-def post_json(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float = 30.0) -> tuple[int, bytes]:
-    """One POST; returns (status, body) also for HTTP errors."""
+def post_json(
+    url: str, body: bytes, headers: Mapping[str, str], timeout_s: float = 30.0
+) -> tuple[int, bytes, dict[str, str]]:
+    """One POST; returns (status, body, lower-cased headers), also for HTTP errors."""
     request = urllib.request.Request(  # noqa: S310 - loopback http only
         url, data=body, headers={"content-type": "application/json", **headers}, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as resp:  # noqa: S310
-            return int(resp.status), resp.read()
+            return int(resp.status), resp.read(), {k.lower(): v for k, v in resp.headers.items()}
     except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.read()
+        return int(exc.code), exc.read(), {k.lower(): v for k, v in exc.headers.items()}
 
 
 def process_tree(pid: int) -> list[int]:
@@ -165,3 +167,27 @@ def tree_rss_bytes(pid: int) -> tuple[int, int]:
     """Summed VmRSS of ``pid`` and its descendants, and how many processes that is."""
     pids = process_tree(pid)
     return sum(rss_bytes(p) for p in pids), len(pids)
+
+
+def _cpu_times() -> dict[str, tuple[int, int]]:
+    """(busy, total) jiffies per CPU line of /proc/stat."""
+    out = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("cpu") and line[3:4].isdigit():
+            name, *fields = line.split()
+            values = [int(v) for v in fields]
+            idle = values[3] + values[4]  # idle + iowait
+            out[name] = (sum(values) - idle, sum(values))
+    return out
+
+
+def cpu_busy_pct(seconds: float) -> dict[str, float]:
+    """How busy each CPU is over ``seconds`` (to tell whether something else is running during the benchmark)."""
+    before = _cpu_times()
+    time.sleep(seconds)
+    after = _cpu_times()
+    busy = {}
+    for name, (b1, t1) in after.items():
+        b0, t0 = before.get(name, (b1, t1))
+        busy[name] = round(100 * (b1 - b0) / (t1 - t0), 1) if t1 > t0 else 0.0
+    return busy

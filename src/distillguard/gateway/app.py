@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import random
 import secrets
@@ -78,6 +79,11 @@ class Gateway:
                 upstream.base_url = await self._resources.enter_async_context(running_mock())
                 log.info("in-process mock upstream started", extra={"base_url": upstream.base_url})
         self.sink.start()
+        # Everything alive now (modules, config, pools) lives as long as the process: move it out of the
+        # collector's sight, so full collections under load walk only request-scoped objects (measured: ~50 ms
+        # pauses every few seconds at 4,000 calls/s without this).
+        gc.collect()
+        gc.freeze()
         log.info(
             "gateway started",
             extra={"upstreams": [u.name for u in self.router.upstreams], "data_dir": str(self.settings.data_dir)},
