@@ -28,8 +28,9 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(events_app, name="events")
 app.add_typer(config_app, name="config")
 
-out = Console()
-err = Console(stderr=True)
+# Off a terminal rich would wrap tables at 80 columns; logs and CI read better unwrapped.
+out = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", "-d", help="State and event log directory.")]
 ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", help="TOML configuration file.")]
@@ -344,6 +345,169 @@ def events_export(
     err.print(f"wrote {count} events")
     if accounts_out is not None:
         accounts_export(accounts_out, config, data_dir)
+
+
+# detection ------------------------------------------------------------------------------------------
+def _progress(total_hint: int | None, label: str) -> Any:
+    """A rich progress bar on a terminal, nothing otherwise (CI logs stay clean)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not err.is_terminal:
+        return None
+    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err)
+    return progress
+
+
+@app.command()
+def simulate(
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory for events.jsonl, accounts.jsonl, labels.jsonl.")
+    ],
+    accounts: Annotated[int, typer.Option(help="Number of accounts.")] = 1000,
+    days: Annotated[float, typer.Option(help="Simulated days.")] = 7.0,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
+    attack_share: Annotated[float, typer.Option(help="Share of attacker accounts.")] = 0.08,
+    corpus: Annotated[Path | None, typer.Option(help="Real prompt corpora (e.g. ../shared/data).")] = None,
+    scale: Annotated[float, typer.Option(help="Multiply every population's request rate.")] = 1.0,
+) -> None:
+    """Generate labelled traffic: benign populations and extraction attacks, in the event schema.
+
+    Example: distillguard simulate --accounts 1000 --days 7 --seed 1 --out sim/ --corpus ../shared/data
+    """
+    from distillguard.simulate import SimulationConfig
+    from distillguard.simulate import simulate as run
+
+    if corpus is not None and not corpus.is_dir():
+        raise _fail(f"no corpus directory at {corpus}")
+    config = SimulationConfig(
+        accounts=accounts, days=days, seed=seed, attack_share=attack_share, corpus=corpus, events_scale=scale
+    )
+    progress = _progress(None, "simulating")
+    if progress is None:
+        result = run(config, out_dir)
+    else:
+        with progress:
+            task = progress.add_task("events", total=None)
+            result = run(config, out_dir, lambda n: progress.update(task, completed=n))
+    err.print(
+        f"wrote {result.events} events of {result.accounts} accounts ({result.attack_accounts} attackers) to {out_dir}"
+    )
+
+
+@app.command()
+def analyze(
+    events: Annotated[Path, typer.Option("--events", "-e", help="Event log (JSONL).")],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Verdicts file to write (JSONL).")],
+    accounts: Annotated[Path | None, typer.Option(help="Accounts file (JSONL).")] = None,
+    input_format: Annotated[str, typer.Option(help="native (docs/events.md) or glasswally.")] = "native",
+    model: Annotated[Path | None, typer.Option(help="Risk model artefact (default: the shipped one).")] = None,
+    rules_only: Annotated[bool, typer.Option("--rules-only", help="Score with the transparent rules alone.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Parser processes (default: CPU count, at most 4).")] = None,
+) -> None:
+    """Score every account of an event log: risk, verdict, reasons, and when it would have been flagged.
+
+    Example: distillguard analyze --events sim/events.jsonl --accounts sim/accounts.jsonl --out verdicts.jsonl
+    """
+    from distillguard.detect.analyze import analyze as run
+    from distillguard.detect.model import RiskModel, shipped_model_available
+
+    risk_model = None
+    if not rules_only and (model is not None or shipped_model_available()):
+        try:
+            risk_model = RiskModel.load(model)
+        except (OSError, ValueError) as exc:
+            raise _fail(f"cannot load the risk model: {exc}") from None
+    progress = _progress(None, "analysing")
+    try:
+        if progress is None:
+            report = run(events, out_file, accounts, input_format, risk_model, workers)
+        else:
+            with progress:
+                task = progress.add_task("lines", total=None)
+                report = run(
+                    events, out_file, accounts, input_format, risk_model, workers, lambda n: progress.advance(task, n)
+                )
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    err.print(
+        f"{report.events} events of {report.accounts} accounts; flagged {report.flagged}; verdicts {report.verdicts}"
+    )
+    if report.skipped:
+        err.print(f"skipped {report.skipped} lines: {report.skip_reasons}")
+    if report.out_of_order:
+        err.print(f"{report.out_of_order} events were out of time order in the file (replayed in order)")
+
+
+@app.command()
+def evaluate(
+    verdicts: Annotated[Path, typer.Option("--verdicts", "-v", help="Verdicts from `analyze`.")],
+    labels: Annotated[Path | None, typer.Option(help="Labels file from `simulate`.")] = None,
+    glasswally_log: Annotated[Path | None, typer.Option(help="Take labels from Glasswally's labelled log.")] = None,
+    events: Annotated[Path | None, typer.Option(help="The event log, to run the baselines on.")] = None,
+    input_format: Annotated[str, typer.Option(help="Format of --events: native or glasswally.")] = "native",
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write the full report as JSON.")] = None,
+) -> None:
+    """Measure verdicts against labels (ROC-AUC, TPR at low FPR, per population), with baselines.
+
+    Example: distillguard evaluate --verdicts verdicts.jsonl --labels sim/labels.jsonl --events sim/events.jsonl
+    """
+    from distillguard.detect.evaluate import (
+        baseline_scores,
+        by_population,
+        labels_from_glasswally,
+        read_jsonl,
+        read_labels,
+        summary_rows,
+    )
+    from distillguard.detect.evaluate import (
+        evaluate as run,
+    )
+
+    if (labels is None) == (glasswally_log is None):
+        raise _fail("give exactly one of --labels and --glasswally-log")
+    try:
+        label_map = read_labels(labels) if labels is not None else labels_from_glasswally(glasswally_log)  # type: ignore[arg-type]
+        rows = read_jsonl(verdicts)
+        base = baseline_scores(events, input_format, [r["account_id"] for r in rows]) if events else None
+        report = run(rows, label_map, base)
+    except (OSError, ValueError, KeyError) as exc:
+        raise _fail(str(exc)) from None
+    table = Table("metric", "value", title="detection quality")
+    for name, value in summary_rows(report):
+        table.add_row(name, value)
+    out.print(table)
+    pops = Table(
+        "population",
+        "kind",
+        "accounts",
+        "flagged",
+        "blocked",
+        "AUC vs benign",
+        "median events to flag",
+        "baseline AUCs",
+        title="per population",
+    )
+    for pop, cells in by_population(report).items():
+        pops.add_row(pop, *cells)
+    out.print(pops)
+    if out_file is not None:
+        out_file.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+
+
+@app.command()
+def train(
+    data: Annotated[list[Path], typer.Option("--data", help="Simulated run directories (repeatable).")],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Where to write the model artefact.")],
+    version: Annotated[str, typer.Option(help="Version recorded in the artefact.")] = "risk-v1",
+) -> None:
+    """Train the learned risk model on labelled simulated runs.
+
+    Example: distillguard train --data sim/seed1 --data sim/seed2 --out src/distillguard/detect/models/risk-v1.skops
+    """
+    from distillguard.detect.training import train as run
+
+    model, rows, attacks = run(data, out_file, version)
+    err.print(f"trained {model.version} on {rows} snapshots ({attacks} of attackers); wrote {out_file}")
 
 
 # config ---------------------------------------------------------------------------------------------

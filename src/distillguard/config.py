@@ -117,6 +117,30 @@ class EventsConfig(BaseModel):
     queue_max: int = Field(200_000, ge=1)
 
 
+class DetectConfig(BaseModel):
+    # Score accounts online in the gateway (signals per request, state per account, verdicts).
+    enabled: bool = True
+    # Risk model artefact; unset: the one shipped in the package. "rules" scores with the transparent rules only.
+    model: str | None = None
+    rescore_every: int = Field(8, ge=1, description="rescore an account every N of its calls")
+    flush_interval_ms: int = Field(50, ge=1, description="how often queued accounts are rescored")
+    thresholds: dict[str, float] = Field(
+        default_factory=lambda: {"watch": 0.3, "throttle": 0.5, "degrade": 0.7, "challenge": 0.85, "block": 0.95}
+    )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _ordered(cls, value: dict[str, float]) -> dict[str, float]:
+        order = ["watch", "throttle", "degrade", "challenge", "block"]
+        unknown = set(value) - set(order)
+        if unknown:
+            raise ValueError(f"unknown verdicts {sorted(unknown)}; expected {order}")
+        levels = [value[v] for v in order if v in value]
+        if levels != sorted(levels) or any(not 0 <= x <= 1 for x in levels):
+            raise ValueError("thresholds must lie in [0, 1] and rise from watch to block")
+        return value
+
+
 class LoggingConfig(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "text"] = "json"
@@ -136,6 +160,7 @@ class Settings(BaseSettings):
     upstreams: list[UpstreamConfig] = Field(default_factory=list)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
+    detect: DetectConfig = Field(default_factory=DetectConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @classmethod

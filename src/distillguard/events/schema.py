@@ -44,6 +44,8 @@ class Event:
     ttft_ms: float | None = None
     error_code: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Per-request signals (a detect.signals.RequestSignals), computed once where the event is made.
+    signals: Any = None
 
     def to_json(self) -> dict[str, Any]:
         usage = None

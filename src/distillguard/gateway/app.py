@@ -23,6 +23,7 @@ from distillguard.events import EventSink, open_sink
 from distillguard.events.schema import Event, unparsed_request
 from distillguard.gateway.auth import Authenticator, Principal
 from distillguard.gateway.client_ip import ClientIPResolver
+from distillguard.gateway.detection import OnlineDetection
 from distillguard.gateway.errors import GatewayError, error_body
 from distillguard.gateway.exchange import Exchange
 from distillguard.gateway.metrics import GatewayMetrics
@@ -71,6 +72,7 @@ class Gateway:
         self._max_tokens_cap = settings.server.max_tokens_cap
         self._completion_reserve = settings.limits.default_completion_reserve
         self._resources = contextlib.AsyncExitStack()
+        self.detection = OnlineDetection(settings.detect) if settings.detect.enabled else None
 
     # lifecycle --------------------------------------------------------------------------------------
     async def startup(self) -> None:
@@ -79,6 +81,8 @@ class Gateway:
                 upstream.base_url = await self._resources.enter_async_context(running_mock())
                 log.info("in-process mock upstream started", extra={"base_url": upstream.base_url})
         self.sink.start()
+        if self.detection is not None:
+            self.detection.start()
         # Everything alive now (modules, config, pools) lives as long as the process: move it out of the
         # collector's sight, so full collections under load walk only request-scoped objects (measured: ~50 ms
         # pauses every few seconds at 4,000 calls/s without this).
@@ -90,6 +94,8 @@ class Gateway:
         )
 
     async def shutdown(self) -> None:
+        if self.detection is not None:
+            await self.detection.stop()
         await self.router.close()
         await self._resources.aclose()
         depth = self.sink.depth
@@ -110,6 +116,8 @@ class Gateway:
         elapsed = time.perf_counter() - started
         event.latency_ms = round(elapsed * 1000, 3)
         self.sink.submit(event)
+        if event.signals is not None and self.detection is not None:
+            self.detection.observe(event, event.signals)
         # Label by route, never by raw path: clients choose paths, and every label value is a new time series.
         route = event.endpoint if event.endpoint in _ROUTE_LABELS else "other"
         if route == "other" and event.endpoint.startswith("/v1/models/"):
@@ -169,6 +177,16 @@ class Gateway:
         event.org_id = principal.account.org_id
         return principal
 
+    def _detect(self, event: Event, req: CompletionRequest, principal: Principal) -> None:
+        """Signals of this call (computed once, stored with the event) and the account's verdict so far."""
+        assert self.detection is not None
+        self.detection.know(principal.account)
+        event.signals = self.detection.signals(req.body, event.endpoint)
+        score = self.detection.current(principal.account.account_id)
+        if score is not None and score.verdict != "allow":
+            event.extra["verdict"] = score.verdict
+            event.extra["risk"] = round(score.risk, 4)
+
     async def completion(self, scope: Scope, receive: Receive) -> ASGIApp:
         """POST /v1/chat/completions and /v1/completions, from raw ASGI (the hot path skips Starlette's layers)."""
         started = time.perf_counter()
@@ -187,6 +205,8 @@ class Gateway:
             req = parse_completion_request(body, event.endpoint, self._max_tokens_cap)
             event.model = req.model
             event.stream = req.stream
+            if self.detection is not None:
+                self._detect(event, req, principal)
             return await self._forward(event, req, principal, reply_headers, started)
         except GatewayError as err:
             if principal is not None and err.status != 429:

@@ -1,0 +1,1 @@
+"""Detection: per-request signals, account features, risk scoring."""

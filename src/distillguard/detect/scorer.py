@@ -1,0 +1,211 @@
+"""Online scoring: account state updated per event, risk recomputed in small batches.
+
+Updating state is cheap and happens for every event; scoring (rules, and the learned model when loaded) runs for
+an account every ``rescore_every`` of its events, batched across accounts so the model's vectorised prediction
+is used. The gateway flushes the batch off the request path every few milliseconds; the batch analyzer flushes
+every few thousand events. Either way a verdict is at most ``rescore_every - 1`` events behind the traffic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from distillguard.detect.features import FEATURES, AccountState, ModelClock
+from distillguard.detect.reasons import Reason
+from distillguard.detect.rules import score_rules
+from distillguard.detect.signals import RequestSignals
+from distillguard.detect.verdicts import DEFAULT_THRESHOLDS, FLAGGED, Verdict, verdict_for
+
+if TYPE_CHECKING:
+    from distillguard.detect.model import RiskModel
+
+
+@dataclass(slots=True)
+class Score:
+    account_id: str
+    risk: float
+    verdict: Verdict
+    reasons: list[Reason]
+    rules_risk: float
+    model_risk: float | None
+    at_us: int
+    events: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "risk": round(self.risk, 6),
+            "verdict": self.verdict,
+            "rules_risk": round(self.rules_risk, 6),
+            "model_risk": None if self.model_risk is None else round(self.model_risk, 6),
+            "reasons": [r.to_json() for r in self.reasons],
+        }
+
+
+@dataclass(slots=True)
+class _Tracked:
+    state: AccountState
+    score: Score | None = None
+    first_flagged_us: int | None = None
+    events_until_flagged: int | None = None
+    pending: bool = False
+
+
+@dataclass
+class AccountInfo:
+    created_at: datetime | None = None
+    verified: bool = False
+
+
+class OnlineScorer:
+    def __init__(
+        self,
+        model: RiskModel | None = None,
+        thresholds: Mapping[Verdict, float] = DEFAULT_THRESHOLDS,
+        rescore_every: int = 8,
+        accounts: Mapping[str, AccountInfo] | None = None,
+    ) -> None:
+        self.model = model
+        self.thresholds = thresholds
+        self.rescore_every = rescore_every
+        self.clock = ModelClock()
+        self._accounts: dict[str, _Tracked] = {}
+        self._info = dict(accounts or {})
+        self._queue: list[str] = []
+
+    def set_account(self, account_id: str, info: AccountInfo) -> None:
+        self._info[account_id] = info
+        tracked = self._accounts.get(account_id)
+        if tracked is not None:
+            self._apply_info(tracked.state, info)
+
+    @staticmethod
+    def _apply_info(state: AccountState, info: AccountInfo) -> None:
+        state.verified = info.verified
+        if info.created_at is not None:
+            state.created_us = int(info.created_at.timestamp() * 1_000_000)
+
+    def observe(
+        self,
+        account_id: str,
+        ts_us: int,
+        signals: RequestSignals,
+        status: int,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        model: str | None,
+    ) -> None:
+        tracked = self._accounts.get(account_id)
+        if tracked is None:
+            tracked = self._accounts[account_id] = _Tracked(AccountState())
+            info = self._info.get(account_id)
+            if info is not None:
+                self._apply_info(tracked.state, info)
+        released = self.clock.observe(model, ts_us)
+        state = tracked.state
+        state.update(ts_us, signals, status, prompt_tokens, completion_tokens, model, released)
+        if not tracked.pending and (state.events % self.rescore_every == 0 or state.events <= 2):
+            tracked.pending = True
+            self._queue.append(account_id)
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def flush(self) -> list[Score]:
+        """Score every account queued since the last flush; returns the new scores."""
+        batch = self.take()
+        batch.predict()
+        return self.complete(batch)
+
+    def take(self) -> Batch:
+        """Step 1 of a flush, on the thread that updates state: the queued accounts' feature vectors."""
+        queue, self._queue = self._queue, []
+        return self._batch([(a, self._accounts[a].state) for a in queue])
+
+    def complete(self, batch: Batch) -> list[Score]:
+        """Step 3, on the same thread as step 1: rules, verdicts, and first-flag bookkeeping."""
+        scores = self._scores(batch)
+        for score in scores:
+            tracked = self._accounts[score.account_id]
+            tracked.pending = False
+            tracked.score = score
+            if tracked.first_flagged_us is None and score.verdict in FLAGGED:
+                tracked.first_flagged_us = score.at_us
+                tracked.events_until_flagged = score.events
+        return scores
+
+    def _batch(self, states: list[tuple[str, AccountState]]) -> Batch:
+        return Batch(
+            self.model,
+            [a for a, _ in states],
+            [st.vector() for _, st in states],
+            [(st.last_us, st.events) for _, st in states],
+        )
+
+    def _scores(self, batch: Batch) -> list[Score]:
+        """Scores as of each account's latest event included in the batch."""
+        scores = []
+        version = self.model.version if self.model is not None else ""
+        for i, account_id in enumerate(batch.accounts):
+            rules = score_rules(dict(zip(FEATURES, batch.vectors[i], strict=True)))
+            reasons = list(rules.reasons)
+            model_risk = None if batch.model_risks is None else float(batch.model_risks[i])
+            risk = rules.risk if model_risk is None else model_risk
+            if model_risk is not None:
+                reasons.append(
+                    Reason(
+                        "learned_model",
+                        round(model_risk, 4),
+                        f"the learned model ({version}) puts the risk at {model_risk:.2f}",
+                    )
+                )
+            at_us, events = batch.at[i]
+            scores.append(
+                Score(
+                    account_id, risk, verdict_for(risk, self.thresholds), reasons, rules.risk, model_risk, at_us, events
+                )
+            )
+        return scores
+
+    def score(self, account_id: str) -> Score | None:
+        tracked = self._accounts.get(account_id)
+        return tracked.score if tracked is not None else None
+
+    def final_scores(self) -> list[tuple[Score, int | None, int | None]]:
+        """Score every account on all it did; with when it was first flagged online (if its final verdict is)."""
+        items = sorted(self._accounts.items())
+        batch = self._batch([(a, t.state) for a, t in items])
+        batch.predict()
+        out: list[tuple[Score, int | None, int | None]] = []
+        for (_, tracked), score in zip(items, self._scores(batch), strict=True):
+            first: int | None = None
+            until: int | None = None
+            if score.verdict in FLAGGED:
+                first, until = tracked.first_flagged_us, tracked.events_until_flagged
+                if first is None:  # flagged only by the final pass over the whole history
+                    first, until = tracked.state.last_us, tracked.state.events
+            out.append((score, first, until))
+        return out
+
+
+@dataclass
+class Batch:
+    """Accounts being rescored: their vectors, and the model's risks once :meth:`predict` has run.
+
+    ``predict`` touches only this object, so the gateway runs it on a worker thread while the event loop goes on
+    updating account state.
+    """
+
+    model: RiskModel | None
+    accounts: list[str]
+    vectors: list[list[float]]
+    at: list[tuple[int, int]]
+    model_risks: Any = None
+
+    def predict(self) -> None:
+        if self.model is not None and self.vectors:
+            self.model_risks = self.model.predict_risk(self.vectors)

@@ -1,0 +1,123 @@
+"""Readers of event logs into compact records: the native schema (docs/events.md) and foreign formats.
+
+A record holds what detection needs of one event. Readers are total: a line they cannot use yields a
+:class:`Skip` with the reason, never an exception, so one bad line does not stop an analysis of millions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from distillguard.timefmt import parse_rfc3339
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    ts_us: int
+    account_id: str
+    endpoint: str
+    model: str | None
+    request: dict[str, Any]
+    status: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    reason: str
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _ts(value: Any) -> int | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return int(parse_rfc3339(value).timestamp() * 1_000_000)
+    except ValueError:
+        return None
+
+
+def native_record(line: bytes) -> Record | Skip:
+    """An event in distillguard's own schema (version 1)."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return Skip("not JSON")
+    if not isinstance(obj, dict):
+        return Skip("not a JSON object")
+    account_id = obj.get("account_id")
+    if not isinstance(account_id, str) or not account_id:
+        return Skip("missing account_id")
+    ts_us = _ts(obj.get("ts"))
+    if ts_us is None:
+        return Skip("missing or invalid ts")
+    request = obj.get("request")
+    if not isinstance(request, dict):
+        return Skip("missing request")
+    response = _dict(obj.get("response"))
+    usage = _dict(response.get("usage"))
+    model = obj.get("model") if isinstance(obj.get("model"), str) else request.get("model")
+    endpoint = obj.get("endpoint")
+    return Record(
+        ts_us=ts_us,
+        account_id=account_id,
+        endpoint=endpoint if isinstance(endpoint, str) else "/v1/chat/completions",
+        model=model if isinstance(model, str) else None,
+        request=request,
+        status=_int(response.get("status")) or 200,
+        prompt_tokens=_int(usage.get("prompt_tokens")),
+        completion_tokens=_int(usage.get("completion_tokens")),
+    )
+
+
+def glasswally_record(line: bytes) -> Record | Skip:
+    """A line of Glasswally's labelled log (docs/detection.md gives the field mapping)."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return Skip("not JSON")
+    if not isinstance(obj, dict):
+        return Skip("not a JSON object")
+    account_id = obj.get("account_id")
+    if not isinstance(account_id, str) or not account_id:
+        return Skip("missing account_id")
+    ts_us = _ts(obj.get("timestamp"))
+    if ts_us is None:
+        return Skip("missing or invalid timestamp")
+    prompt = obj.get("prompt")
+    if not isinstance(prompt, str):
+        return Skip("missing prompt")
+    messages = []
+    if isinstance(obj.get("system_prompt"), str):
+        messages.append({"role": "system", "content": obj["system_prompt"]})
+    messages.append({"role": "user", "content": prompt})
+    model = obj.get("model") if isinstance(obj.get("model"), str) else None
+    request: dict[str, Any] = {"model": model, "messages": messages}
+    if _int(obj.get("max_tokens")) is not None:
+        request["max_tokens"] = obj["max_tokens"]
+    return Record(
+        ts_us=ts_us,
+        account_id=account_id,
+        endpoint="/v1/chat/completions",
+        model=model,
+        request=request,
+        status=200,
+        # The peer logs one token_count per request; it is the nearest thing to the prompt's size.
+        prompt_tokens=_int(obj.get("token_count")),
+        completion_tokens=None,
+    )
+
+
+READERS: dict[str, Callable[[bytes], Record | Skip]] = {"native": native_record, "glasswally": glasswally_record}

@@ -1,0 +1,108 @@
+"""The gateway's window onto detection: signals per call, account state per event, verdicts for the next call.
+
+Signals are computed once, on the request path, and stored with the event. Account state is updated when the
+event is recorded (a few microseconds); rescoring (rules and the learned model) runs in a background task every
+``detect.flush_interval_ms`` for the accounts that changed, so the request path never waits for a model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from distillguard.config import DetectConfig
+from distillguard.detect.model import RiskModel, shipped_model_available
+from distillguard.detect.scorer import AccountInfo, OnlineScorer, Score
+from distillguard.detect.signals import RequestSignals, extract
+from distillguard.detect.verdicts import FLAGGED, Verdict
+from distillguard.events.schema import Event
+from distillguard.store.models import Account
+
+log = logging.getLogger(__name__)
+
+
+def load_model(config: DetectConfig) -> RiskModel | None:
+    if config.model == "rules":
+        return None
+    if config.model is None and not shipped_model_available():
+        log.warning("no risk model artefact shipped; scoring with the transparent rules only")
+        return None
+    from pathlib import Path
+
+    model: RiskModel = RiskModel.load(Path(config.model) if config.model else None)
+    return model
+
+
+class OnlineDetection:
+    def __init__(self, config: DetectConfig) -> None:
+        self.config = config
+        thresholds: dict[Verdict, float] = {k: v for k, v in config.thresholds.items()}  # type: ignore[misc]
+        self.scorer = OnlineScorer(load_model(config), thresholds, config.rescore_every)
+        self._known: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.flagged = 0
+
+    @staticmethod
+    def signals(body: dict[str, Any], endpoint: str) -> RequestSignals:
+        return extract(body, endpoint)
+
+    def know(self, account: Account) -> None:
+        """Give the scorer an account's age and verification, once per account and process."""
+        if account.account_id not in self._known:
+            self._known.add(account.account_id)
+            self.scorer.set_account(account.account_id, AccountInfo(account.created_at, account.verified))
+
+    def observe(self, event: Event, signals: RequestSignals) -> None:
+        self.scorer.observe(
+            event.account_id,
+            event.ts_us,
+            signals,
+            event.status,
+            event.prompt_tokens,
+            event.completion_tokens,
+            event.model,
+        )
+
+    def current(self, account_id: str) -> Score | None:
+        return self.scorer.score(account_id)
+
+    async def run(self) -> None:
+        interval = self.config.flush_interval_ms / 1000
+        verdicts: dict[str, Verdict] = {}
+        while True:
+            await asyncio.sleep(interval)
+            batch = self.scorer.take()
+            if batch.model is not None and batch.vectors:
+                # The model runs off the event loop; state keeps changing meanwhile, the batch holds its vectors.
+                await asyncio.to_thread(batch.predict)
+            else:
+                batch.predict()
+            for score in self.scorer.complete(batch):
+                previous = verdicts.get(score.account_id, "allow")
+                if score.verdict != previous:
+                    verdicts[score.account_id] = score.verdict
+                    log.info(
+                        "account verdict changed",
+                        extra={
+                            "account_id": score.account_id,
+                            "from": previous,
+                            "to": score.verdict,
+                            "risk": round(score.risk, 4),
+                            "reasons": [r.signal for r in score.reasons],
+                        },
+                    )
+            self.flagged = sum(1 for v in verdicts.values() if v in FLAGGED)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.run(), name="distillguard-rescoring")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.scorer.flush()
