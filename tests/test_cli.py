@@ -95,5 +95,9 @@ def test_every_command_has_help_with_an_example() -> None:
         ["events", "export"],
         ["config", "show"],
         ["demo"],
+        ["simulate"],
+        ["analyze"],
+        ["evaluate"],
+        ["train"],
     ):
         assert "Example:" in run(*command, "--help"), command

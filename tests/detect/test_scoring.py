@@ -165,3 +165,28 @@ def test_analyze_writes_one_verdict_per_account_and_skips_bad_lines(tmp_path: Pa
     parallel = tmp_path / "parallel.jsonl"
     analyze(events, parallel, workers=2)
     assert parallel.read_bytes() == out.read_bytes()
+
+
+class _StubModel:
+    """Stands in for the learned model: returns a fixed risk."""
+
+    version = "stub"
+
+    def __init__(self, risk: float) -> None:
+        self.risk = risk
+
+    def predict_risk(self, vectors: list[list[float]]) -> list[float]:
+        return [self.risk] * len(vectors)
+
+
+def _verdict_with_model(risk: float, make) -> str:  # type: ignore[no-untyped-def]
+    scorer = OnlineScorer(model=_StubModel(risk))  # type: ignore[arg-type]
+    feed(scorer, "acct", make, 200, gap_s=600.0)
+    [(score, _, _)] = scorer.final_scores()
+    return score.verdict
+
+
+def test_the_model_alone_cannot_enforce_beyond_throttle() -> None:
+    assert _verdict_with_model(0.65, casual) == "watch"  # an unexplained number: watched, not acted on
+    assert _verdict_with_model(0.97, casual) == "throttle"  # very confident, still no reason: throttle at most
+    assert _verdict_with_model(0.97, harvester) == "block"  # the same risk with a rule reason behind it

@@ -121,6 +121,31 @@ RULES: tuple[Rule, ...] = (
         lambda f: f["busy_minute_share"],
     ),
     Rule(
+        "metronomic_pacing",
+        2.5,
+        lambda f: (1.0 - ramp(f["gap_cv"], 0.15, 0.5)) * _volume(f) * ramp(f["domain_entropy"], 0.3, 0.6),
+        lambda f: (
+            f"calls arrive at near-constant intervals (gap variation {f['gap_cv']:.2f}; people and apps "
+            "are near 1) over broad content: a scheduler pacing a sweep"
+        ),
+        lambda f: f["gap_cv"],
+    ),
+    Rule(
+        "broad_single_turn_sweep",
+        1.5,
+        lambda f: (
+            ramp(f["single_turn_share"], 0.9, 0.99)
+            * ramp(f["content_novelty"], 0.85, 0.97)
+            * ramp(f["domain_entropy"], 0.45, 0.75)
+            * _volume(f)
+        ),
+        lambda f: (
+            f"{_pct(f['single_turn_share'])} single-turn requests, {_pct(f['content_novelty'])} new contents "
+            f"across {f['domain_count']:.0f} domains: coverage, not conversation"
+        ),
+        lambda f: f["single_turn_share"],
+    ),
+    Rule(
         "rate_limit_pressure",
         1.2,
         lambda f: ramp(f["rate_limited_share"], 0.05, 0.3),

@@ -23,6 +23,12 @@ if TYPE_CHECKING:
     from distillguard.detect.model import RiskModel
 
 
+# A rule contribution at least this large counts as a reason that explains a flag.
+UNEXPLAINED_REASON_WEIGHT = 1.0
+# The model alone may throttle (never more) only at or above this risk.
+MODEL_ALONE_CONFIDENT = 0.9
+
+
 @dataclass(slots=True)
 class Score:
     account_id: str
@@ -154,7 +160,7 @@ class OnlineScorer:
             rules = score_rules(dict(zip(FEATURES, batch.vectors[i], strict=True)))
             reasons = list(rules.reasons)
             model_risk = None if batch.model_risks is None else float(batch.model_risks[i])
-            risk = rules.risk if model_risk is None else model_risk
+            risk = rules.risk if model_risk is None else self._gate(model_risk, rules.reasons)
             if model_risk is not None:
                 reasons.append(
                     Reason(
@@ -170,6 +176,16 @@ class OnlineScorer:
                 )
             )
         return scores
+
+    def _gate(self, model_risk: float, reasons: list[Reason]) -> float:
+        """No enforcement on an unexplained number: without a rule reason (weight >= 1) the model alone can put an
+        account on watch, or throttle it when very confident; stronger verdicts need a reason a reviewer can check.
+        """
+        if any(r.weight >= UNEXPLAINED_REASON_WEIGHT for r in reasons):
+            return model_risk
+        if model_risk >= MODEL_ALONE_CONFIDENT:
+            return min(model_risk, self.thresholds.get("degrade", 1.0) - 1e-6)
+        return min(model_risk, self.thresholds.get("throttle", 1.0) - 1e-6)
 
     def score(self, account_id: str) -> Score | None:
         tracked = self._accounts.get(account_id)
