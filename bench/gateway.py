@@ -69,7 +69,7 @@ BENCH_ACCOUNT = "bench"
 # Limits stay on (checked and charged on every call) but are set far above what the run can reach.
 HIGH_REQUESTS_LIMIT = "100000000/minute"
 HIGH_TOKENS_LIMIT = "100000000000/minute"
-READY_TIMEOUT_S = {"direct": 30.0, "distillguard": 30.0, "litellm": 120.0}
+READY_TIMEOUT_S = {"direct": 30.0, "distillguard": 30.0, "distillguard+detect": 30.0, "litellm": 120.0}
 
 console = Console(stderr=True)
 
@@ -221,10 +221,13 @@ def _cli(args: list[str], env: dict[str, str]) -> str:
     return done.stdout
 
 
-def start_distillguard(run_dir: Path, mock_base: str, stack: contextlib.ExitStack) -> Target:
-    data_dir = run_dir / "distillguard-data"
+def start_distillguard(run_dir: Path, mock_base: str, stack: contextlib.ExitStack, detect: bool = False) -> Target:
+    """The gateway with auth, limits and the event log; with ``detect``, online detection too (the default)."""
+    name = "distillguard+detect" if detect else "distillguard"
+    data_dir = run_dir / f"{name}-data"
     env = clean_env()
     env["DISTILLGUARD_LOGGING__LEVEL"] = "WARNING"
+    env["DISTILLGUARD_DETECT__ENABLED"] = "true" if detect else "false"
     data = ["--data-dir", str(data_dir)]
     key_args = ["keys", "create", *data, "--account", BENCH_ACCOUNT, "--tier", "enterprise", "--json"]
     created = json.loads(_cli(key_args, env))
@@ -233,22 +236,23 @@ def start_distillguard(run_dir: Path, mock_base: str, stack: contextlib.ExitStac
     port = free_port()
     serve = ["serve", *data, "--host", LOOPBACK, "--port", str(port), "--upstream", mock_base]
     argv = pinned(TARGET_CORE, [str(DISTILLGUARD), *serve])
-    server = start("distillguard", argv, run_dir / "distillguard.log", env)
+    server = start(name, argv, run_dir / f"{name}.log", env)
     stack.callback(server.stop)
     target = Target(
-        "distillguard",
+        name,
         f"http://{LOOPBACK}:{port}/v1/chat/completions",
         {"Authorization": f"Bearer {created['key']}"},
         server,
         {
             "process": "distillguard serve (uvicorn + uvloop, one process), pinned to core 0",
+            "online_detection": detect,
             "version": distillguard_version(),
             "data_dir": str(data_dir),
             "limits": {"tier": "enterprise", "requests": HIGH_REQUESTS_LIMIT, "tokens": HIGH_TOKENS_LIMIT},
         },
         check_response=_limits_evaluated,
     )
-    ready = wait_http_ok(server, f"http://{LOOPBACK}:{port}/healthz", READY_TIMEOUT_S["distillguard"])
+    ready = wait_http_ok(server, f"http://{LOOPBACK}:{port}/healthz", READY_TIMEOUT_S[name])
     target.info["ready_s"] = round(ready, 2)
     return target
 
@@ -422,7 +426,7 @@ def run_target(
             started = time.monotonic()
             result["exit_code"] = target.server.stop()
             result["stop_s"] = round(time.monotonic() - started, 2)
-        if name == "distillguard":
+        if name.startswith("distillguard"):
             with contextlib.suppress(sqlite3.Error, OSError):
                 result["event_log"] = event_log_summary(Path(target.info["data_dir"]), result["calls_answered"])
                 console.log(f"distillguard: event log {result['event_log']}")
@@ -489,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         targets: list[tuple[str, Callable[[contextlib.ExitStack], Target]]] = [
             ("direct", lambda _stack: direct),
             ("distillguard", lambda s: start_distillguard(run_dir, mock_base, s)),
+            ("distillguard+detect", lambda s: start_distillguard(run_dir, mock_base, s, detect=True)),
         ]
         if args.skip_litellm:
             results["targets"]["litellm"] = {"available": False, "reason": "skipped (--skip-litellm)"}
@@ -499,13 +504,14 @@ def main(argv: list[str] | None = None) -> int:
             results["targets"][name] = run_target(name, starter, plan, run_dir, baseline)
             if not mock.alive():
                 raise SystemExit(f"the mock upstream died:\n{mock.log_tail()}")
-    for name in ("distillguard", "litellm"):
+    for name in ("distillguard", "distillguard+detect", "litellm"):
         target = results["targets"].get(name, {})
         if target.get("available"):
             target["added_latency_ms"] = added_latency(target, results["targets"]["direct"])
     results["duration_s"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1)
     if not args.keep_data:
-        shutil.rmtree(run_dir / "distillguard-data", ignore_errors=True)
+        for name in ("distillguard", "distillguard+detect"):
+            shutil.rmtree(run_dir / f"{name}-data", ignore_errors=True)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-TARGET_NAMES = ("direct", "distillguard", "litellm")
+TARGET_NAMES = ("direct", "distillguard", "distillguard+detect", "litellm")
 
 # The goals of the gateway on one core (the issue), and what the issue reported for LiteLLM 1.x on this machine.
 GOAL_RPS = 3000.0

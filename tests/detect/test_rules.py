@@ -98,3 +98,10 @@ def test_verdict_thresholds_are_ordered() -> None:
         "challenge",
         "block",
     ]
+
+
+def test_two_curious_questions_are_not_a_campaign() -> None:
+    early = score_rules(features(cot_share=1.0, log_events=math.log1p(2)))
+    later = score_rules(features(cot_share=1.0, log_events=math.log1p(40)))
+    assert verdict_for(early.risk) == "allow"
+    assert verdict_for(later.risk) != "allow"

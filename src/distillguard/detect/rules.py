@@ -40,6 +40,12 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
+def _support(f: Features) -> float:
+    """Shares need evidence: no weight on fewer than 4 requests, full weight from 25 on. Two curious questions that
+    ask for step-by-step reasoning are not a campaign."""
+    return ramp(f["log_events"], math.log1p(3), math.log1p(25))
+
+
 def _volume(f: Features) -> float:
     return ramp(f["log_events"], math.log(150), math.log(3000))
 
@@ -48,7 +54,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "cot_elicitation",
         4.5,
-        lambda f: ramp(max(0.0, f["cot_share"] - f["benchmark_share"]), 0.15, 0.5),
+        lambda f: ramp(max(0.0, f["cot_share"] - f["benchmark_share"]), 0.15, 0.5) * _support(f),
         lambda f: (
             f"{_pct(f['cot_share'])} of requests ask for step-by-step reasoning traces, on content that is not "
             "a known benchmark"
@@ -58,7 +64,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "training_data_framing",
         4.5,
-        lambda f: ramp(f["training_data_share"], 0.05, 0.3),
+        lambda f: ramp(f["training_data_share"], 0.05, 0.3) * _support(f),
         lambda f: (
             f"{_pct(f['training_data_share'])} of requests ask for generated training examples or tasks "
             "(self-instruct / instruction-response framing)"
@@ -68,14 +74,14 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "rubric_grading",
         3.5,
-        lambda f: ramp(f["rubric_share"], 0.1, 0.5),
+        lambda f: ramp(f["rubric_share"], 0.1, 0.5) * _support(f),
         lambda f: f"{_pct(f['rubric_share'])} of requests use the model as a grader or reward model",
         lambda f: f["rubric_share"],
     ),
     Rule(
         "logprob_harvesting",
         3.0,
-        lambda f: ramp(f["logprob_harvest_share"], 0.2, 0.6) * ramp(f["domain_entropy"], 0.3, 0.7),
+        lambda f: ramp(f["logprob_harvest_share"], 0.2, 0.6) * ramp(f["domain_entropy"], 0.3, 0.7) * _support(f),
         lambda f: (
             f"{_pct(f['logprob_harvest_share'])} of requests fetch log-probabilities with tiny completions, "
             f"across {f['domain_count']:.0f} capability domains"

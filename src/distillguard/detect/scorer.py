@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # A rule contribution at least this large counts as a reason that explains a flag.
 UNEXPLAINED_REASON_WEIGHT = 1.0
 # The model alone may throttle (never more) only at or above this risk.
-MODEL_ALONE_CONFIDENT = 0.9
+MODEL_ALONE_CONFIDENT = 0.95
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ import random
 import secrets
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
@@ -23,7 +23,6 @@ from distillguard.events import EventSink, open_sink
 from distillguard.events.schema import Event, unparsed_request
 from distillguard.gateway.auth import Authenticator, Principal
 from distillguard.gateway.client_ip import ClientIPResolver
-from distillguard.gateway.detection import OnlineDetection
 from distillguard.gateway.errors import GatewayError, error_body
 from distillguard.gateway.exchange import Exchange
 from distillguard.gateway.metrics import GatewayMetrics
@@ -41,6 +40,9 @@ from distillguard.gateway.validation import (
 from distillguard.limits import RateLimiter
 from distillguard.mock_upstream.server import running_mock
 from distillguard.store import StateStore, open_store
+
+if TYPE_CHECKING:
+    from distillguard.gateway.detection import OnlineDetection
 
 log = logging.getLogger(__name__)
 # The upstream base URL that asks for the in-process mock (demo, tests, benchmarks).
@@ -72,7 +74,12 @@ class Gateway:
         self._max_tokens_cap = settings.server.max_tokens_cap
         self._completion_reserve = settings.limits.default_completion_reserve
         self._resources = contextlib.AsyncExitStack()
-        self.detection = OnlineDetection(settings.detect) if settings.detect.enabled else None
+        self.detection: OnlineDetection | None = None
+        if settings.detect.enabled:
+            # Imported only when enabled: the detection stack (scikit-learn, NumPy) costs ~100 MB of memory.
+            from distillguard.gateway.detection import OnlineDetection
+
+            self.detection = OnlineDetection(settings.detect)
 
     # lifecycle --------------------------------------------------------------------------------------
     async def startup(self) -> None:
