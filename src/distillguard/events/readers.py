@@ -49,8 +49,8 @@ def _ts(value: Any) -> int | None:
         return None
 
 
-def native_record(line: bytes) -> Record | Skip:
-    """An event in distillguard's own schema (version 1)."""
+def _head(line: bytes, ts_field: str) -> tuple[dict[str, Any], str, int] | Skip:
+    """The object, its account id and its time, or why the line cannot be used."""
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -60,9 +60,18 @@ def native_record(line: bytes) -> Record | Skip:
     account_id = obj.get("account_id")
     if not isinstance(account_id, str) or not account_id:
         return Skip("missing account_id")
-    ts_us = _ts(obj.get("ts"))
+    ts_us = _ts(obj.get(ts_field))
     if ts_us is None:
-        return Skip("missing or invalid ts")
+        return Skip(f"missing or invalid {ts_field}")
+    return obj, account_id, ts_us
+
+
+def native_record(line: bytes) -> Record | Skip:
+    """An event in distillguard's own schema (version 1)."""
+    head = _head(line, "ts")
+    if isinstance(head, Skip):
+        return head
+    obj, account_id, ts_us = head
     request = obj.get("request")
     if not isinstance(request, dict):
         return Skip("missing request")
@@ -84,18 +93,10 @@ def native_record(line: bytes) -> Record | Skip:
 
 def glasswally_record(line: bytes) -> Record | Skip:
     """A line of Glasswally's labelled log (docs/detection.md gives the field mapping)."""
-    try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return Skip("not JSON")
-    if not isinstance(obj, dict):
-        return Skip("not a JSON object")
-    account_id = obj.get("account_id")
-    if not isinstance(account_id, str) or not account_id:
-        return Skip("missing account_id")
-    ts_us = _ts(obj.get("timestamp"))
-    if ts_us is None:
-        return Skip("missing or invalid timestamp")
+    head = _head(line, "timestamp")
+    if isinstance(head, Skip):
+        return head
+    obj, account_id, ts_us = head
     prompt = obj.get("prompt")
     if not isinstance(prompt, str):
         return Skip("missing prompt")

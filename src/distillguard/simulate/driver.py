@@ -12,7 +12,7 @@ import heapq
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from distillguard.simulate.accounts import AccountProfile
 from distillguard.simulate.calls import Call
@@ -95,6 +95,35 @@ class AccountDriver:
         blocked_until = 0
         planned = iter(self.calls)
         upcoming = next(planned, None)
+
+        def refused(
+            ts: int,
+            seq: int,
+            eid: str,
+            call: Call,
+            status: int,
+            latency_ms: float,
+            code: str | None,
+            extra: dict[str, Any] | None = None,
+        ) -> tuple[int, int, int, bytes]:
+            """The event of a call the API refused: no usage, no text."""
+            line = encoder.encode(
+                event_id=eid,
+                ts_us=ts,
+                account_id=account_id,
+                org_id=org_id,
+                call=call,
+                status=status,
+                usage=None,
+                finish_reason=None,
+                text=None,
+                latency_ms=latency_ms,
+                ttft_ms=None,
+                error_code=code,
+                extra=extra,
+            )
+            return ts, index, seq, line
+
         while upcoming is not None or pending:
             if pending and (upcoming is None or pending[0][0] <= upcoming.ts_us):
                 ts, _, call, attempt = heapq.heappop(pending)
@@ -121,73 +150,26 @@ class AccountDriver:
             # Every attempt is one event; a retry re-sends the same body.
             eid = event_id(ts, index, seq)
             seq += 1
+
             if call.reject is not None:
-                yield (
-                    ts,
-                    index,
-                    seq,
-                    encoder.encode(
-                        event_id=eid,
-                        ts_us=ts,
-                        account_id=account_id,
-                        org_id=org_id,
-                        call=call,
-                        status=400,
-                        usage=None,
-                        finish_reason=None,
-                        text=None,
-                        latency_ms=round(0.8 + rng.random() * 3, 2),
-                        ttft_ms=None,
-                        error_code=call.reject,
-                        extra=None,
-                    ),
-                )
+                yield refused(ts, seq, eid, call, 400, round(0.8 + rng.random() * 3, 2), call.reject)
                 continue
             if call.model == NEW and ts < self.release_us:
                 # Asking for a model before it exists: eager clients probe for it.
-                yield (
-                    ts,
-                    index,
-                    seq,
-                    encoder.encode(
-                        event_id=eid,
-                        ts_us=ts,
-                        account_id=account_id,
-                        org_id=org_id,
-                        call=call,
-                        status=404,
-                        usage=None,
-                        finish_reason=None,
-                        text=None,
-                        latency_ms=round(2.0 + rng.random() * 6, 1),
-                        ttft_ms=None,
-                        error_code="model_not_found",
-                        extra=None,
-                    ),
-                )
+                yield refused(ts, seq, eid, call, 404, round(2.0 + rng.random() * 6, 1), "model_not_found")
                 continue
             refusal = limiter.hit(ts)
             if refusal is not None:
                 limit, retry_after_ms = refusal
-                yield (
+                yield refused(
                     ts,
-                    index,
                     seq,
-                    encoder.encode(
-                        event_id=eid,
-                        ts_us=ts,
-                        account_id=account_id,
-                        org_id=org_id,
-                        call=call,
-                        status=429,
-                        usage=None,
-                        finish_reason=None,
-                        text=None,
-                        latency_ms=round(0.4 + rng.random() * 2.5, 2),
-                        ttft_ms=None,
-                        error_code="rate_limit_exceeded",
-                        extra={"limit": limit, "retry_after_ms": retry_after_ms},
-                    ),
+                    eid,
+                    call,
+                    429,
+                    round(0.4 + rng.random() * 2.5, 2),
+                    "rate_limit_exceeded",
+                    {"limit": limit, "retry_after_ms": retry_after_ms},
                 )
                 if retry_after_ms > policy.long_block_ms and policy.on_long_block != "ignore":
                     blocked_until = max(blocked_until, ts + retry_after_ms * MS)
