@@ -105,8 +105,9 @@ class AccountDriver:
             latency_ms: float,
             code: str | None,
             extra: dict[str, Any] | None = None,
+            ttft_ms: float | None = None,
         ) -> tuple[int, int, int, bytes]:
-            """The event of a call the API refused: no usage, no text."""
+            """The event of a call that was refused, failed or abandoned: no usage, no text."""
             line = encoder.encode(
                 event_id=eid,
                 ts_us=ts,
@@ -118,7 +119,7 @@ class AccountDriver:
                 finish_reason=None,
                 text=None,
                 latency_ms=latency_ms,
-                ttft_ms=None,
+                ttft_ms=ttft_ms,
                 error_code=code,
                 extra=extra,
             )
@@ -181,25 +182,14 @@ class AccountDriver:
             roll = rng.random()
             if roll < UPSTREAM_ERROR + UPSTREAM_TIMEOUT:
                 timeout = roll >= UPSTREAM_ERROR
-                yield (
+                yield refused(
                     ts,
-                    index,
                     seq,
-                    encoder.encode(
-                        event_id=eid,
-                        ts_us=ts,
-                        account_id=account_id,
-                        org_id=org_id,
-                        call=call,
-                        status=504 if timeout else 502,
-                        usage=None,
-                        finish_reason=None,
-                        text=None,
-                        latency_ms=READ_TIMEOUT_MS if timeout else round(30 + rng.random() * 2000, 1),
-                        ttft_ms=None,
-                        error_code="upstream_timeout" if timeout else "upstream_error",
-                        extra=None,
-                    ),
+                    eid,
+                    call,
+                    504 if timeout else 502,
+                    READ_TIMEOUT_MS if timeout else round(30 + rng.random() * 2000, 1),
+                    "upstream_timeout" if timeout else "upstream_error",
                 )
                 if attempt < policy.max_retries:
                     order += 1
@@ -213,25 +203,15 @@ class AccountDriver:
             latency = ttft + reply.completion_tokens / SPEED.get(model, 60.0) * 1000.0 * (0.75 + rng.random() * 0.5)
             if call.stream and rng.random() < STREAM_DISCONNECT:
                 # The user closed the tab mid-stream: the gateway records the call with 499 and no usage.
-                yield (
+                yield refused(
                     ts,
-                    index,
                     seq,
-                    encoder.encode(
-                        event_id=eid,
-                        ts_us=ts,
-                        account_id=account_id,
-                        org_id=org_id,
-                        call=call,
-                        status=499,
-                        usage=None,
-                        finish_reason=None,
-                        text=None,
-                        latency_ms=round(ttft + rng.random() * latency, 1),
-                        ttft_ms=round(ttft, 1),
-                        error_code="client_disconnected",
-                        extra=None,
-                    ),
+                    eid,
+                    call,
+                    499,
+                    round(ttft + rng.random() * latency, 1),
+                    "client_disconnected",
+                    ttft_ms=round(ttft, 1),
                 )
                 continue
             yield (

@@ -49,7 +49,7 @@ requests = st.dictionaries(request_keys, json_values, max_size=8) | st.fixed_dic
 )
 
 
-def _check(signals: RequestSignals) -> None:
+def check_valid(signals: RequestSignals) -> None:
     assert 0 <= signals.content_sig < 2**64
     assert len(signals.template_id) == 16
     assert signals.n >= 1 and signals.depth >= 0 and signals.user_turns >= 0 and signals.prompt_chars >= 0
@@ -64,7 +64,7 @@ def _check(signals: RequestSignals) -> None:
 @given(request=requests | json_values, endpoint=st.sampled_from(["/v1/chat/completions", "/v1/completions", ""]))
 def test_extract_is_total(request: Any, endpoint: str, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR):
-        _check(extract(request, endpoint))
+        check_valid(extract(request, endpoint))
     # Total by construction, not by the safety net: the fallback path must never have been needed.
     assert not caplog.records
 
@@ -72,12 +72,12 @@ def test_extract_is_total(request: Any, endpoint: str, caplog: pytest.LogCapture
 @settings(max_examples=100, deadline=None)
 @given(text=st.text(min_size=1, max_size=3000))
 def test_extract_is_total_on_arbitrary_text(text: str) -> None:
-    _check(extract({"messages": [{"role": "system", "content": text}, {"role": "user", "content": text}]}))
-    _check(extract({"prompt": text}, "/v1/completions"))
+    check_valid(extract({"messages": [{"role": "system", "content": text}, {"role": "user", "content": text}]}))
+    check_valid(extract({"prompt": text}, "/v1/completions"))
 
 
 def test_lone_surrogates_and_nul_bytes() -> None:
-    _check(extract({"messages": [{"role": "user", "content": "\ud800 think step by step \x00 \udfff"}]}))
+    check_valid(extract({"messages": [{"role": "user", "content": "\ud800 think step by step \x00 \udfff"}]}))
 
 
 def test_huge_prompts_are_analysed_in_a_bounded_window() -> None:
