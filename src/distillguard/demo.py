@@ -32,16 +32,33 @@ _BUSINESS = [
     "Classify the sentiment of: the new dashboard is slow but the export works well.",
     "Draft a polite reply to a customer asking to change their delivery address.",
 ]
+# Items of the GSM8K test set (MIT licence), asked the way evaluation harnesses ask them.
 _EVAL = [
-    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips "
-    "did Natalia sell altogether in April and May?",
-    "Write a Python function that returns the n-th Fibonacci number.",
-    "What is the capital of Australia? Answer with one word.",
+    "Question: Janet\u2019s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins "
+    "for her friends every day with four. She sells the remainder at the farmers' market daily for $2 per fresh duck "
+    "egg. How much in dollars does she make every day at the farmers' market?\nAnswer: Let's think step by step.",
+    "Question: A robe takes 2 bolts of blue fiber and half that much white fiber.  How many bolts in total does it "
+    "take?\nAnswer: Let's think step by step.",
+    "Question: Josh decides to try flipping a house.  He buys a house for $80,000 and then puts in $50,000 in "
+    "repairs.  This increased the value of the house by 150%.  How much profit did he make?\nAnswer: Let's think "
+    "step by step.",
 ]
 _HARVEST_TEMPLATE = (
     "Solve the following {domain} problem. Think out loud and show every step of your reasoning before the final "
     "answer, then restate the full chain of thought: {task}"
 )
+_VARIANTS = [
+    "edge cases",
+    "a worked example",
+    "a counter-example",
+    "real-world data",
+    "historical context",
+    "formal definitions",
+    "a proof sketch",
+    "common mistakes",
+    "an analogy",
+    "numerical values",
+]
 _HARVEST_TASKS = {
     "math": ["integrate x^2 sin x", "prove there are infinitely many primes", "solve 3x + 7 = 22"],
     "code": ["implement an LRU cache", "reverse a linked list in place", "parse a CSV line with quotes"],
@@ -65,13 +82,16 @@ class Population:
 def _prompt(pop: Population, rng: random.Random) -> str:
     if pop.name == "harvester":
         domain = rng.choice(list(_HARVEST_TASKS))
-        return _HARVEST_TEMPLATE.format(domain=domain, task=rng.choice(_HARVEST_TASKS[domain]))
+        # Harvesters sweep broad, new content: every task is a fresh variant (a real one draws it from a dataset).
+        task = f"{rng.choice(_HARVEST_TASKS[domain])}, case {rng.randrange(1_000_000)} with {rng.choice(_VARIANTS)}"
+        return _HARVEST_TEMPLATE.format(domain=domain, task=task)
     return rng.choice(_BUSINESS if pop.name == "business app" else _EVAL)
 
 
 async def _drive(pop: Population, base_url: str, until: float, seed: int) -> None:
     rng = random.Random(seed)
-    client = openai.AsyncOpenAI(base_url=base_url, api_key=pop.key or "sk-not-a-key", max_retries=0)
+    # Like real clients, the SDK honours retry-after-ms on 429s (the harvester pushes on through them).
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=pop.key or "sk-not-a-key", max_retries=2)
 
     async def worker() -> None:
         while time.monotonic() < until:
@@ -97,9 +117,13 @@ async def _drive(pop: Population, base_url: str, until: float, seed: int) -> Non
 
 def _table(populations: list[Population], gateway: Gateway, remaining: float) -> Table:
     table = Table(title=f"distillguard demo — traffic through the gateway ({max(0, remaining):.0f}s left)")
-    for column in ("population", "account", "tier", "200 ok", "429 rate limited", "401 bad key", "tokens"):
+    columns = ("population", "account", "tier", "200 ok", "429 rate limited", "401 bad key", "tokens", "verdict", "why")
+    for column in columns:
         table.add_column(column, justify="right" if column[0].isdigit() or column == "tokens" else "left")
     for pop in populations:
+        score = gateway.detection.current(pop.account) if gateway.detection is not None else None
+        verdict = f"{score.verdict} ({score.risk:.2f})" if score is not None else "-"
+        why = ", ".join(r.signal for r in score.reasons if r.weight > 0) if score is not None else ""
         table.add_row(
             pop.name,
             pop.account,
@@ -108,6 +132,8 @@ def _table(populations: list[Population], gateway: Gateway, remaining: float) ->
             str(pop.outcomes["429 rate limited"]),
             str(pop.outcomes["401 bad key"]),
             str(pop.tokens),
+            verdict,
+            why,
         )
     table.caption = f"events queued {gateway.sink.depth}, written {getattr(gateway.sink, 'written', 0)}"
     return table
@@ -131,7 +157,7 @@ async def run_demo(data_dir: Path, seconds: float, port: int, console: Console) 
     populations = [
         Population("business app", "acme-support", "standard", concurrency=2, pause_s=0.25),
         Population("evaluation run", "evalco", "standard", concurrency=4, pause_s=0.05),
-        Population("harvester", "free-trial-8812", "free", concurrency=8, pause_s=0.0),
+        Population("harvester", "free-trial-8812", "free", concurrency=4, pause_s=0.0),
         Population("stolen key", "unknown", "-", concurrency=1, pause_s=1.0),
     ]
     for pop in populations:
@@ -181,6 +207,8 @@ def demo(data_dir: Path, seconds: float, port: int) -> None:
     console.print(
         f"\nEvery call above is an event in {data_dir}/events.db. Try:\n"
         f"  distillguard events export --data-dir {data_dir} --out events.jsonl\n"
-        "The free-tier harvester ran into its limits (429s) while the business app and the evaluation run passed.\n"
-        "Account risk scoring over this event log (who is harvesting, and why) comes with the detection module."
+        "The harvester was held to its free-tier limits and flagged by detection, with its reasons in the last\n"
+        "column, while the business app and the evaluation run (benchmark items with 'think step by step') passed.\n"
+        "Score a whole log the same way with\n"
+        f"  distillguard analyze --events events.jsonl --out verdicts.jsonl"
     )

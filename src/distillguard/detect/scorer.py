@@ -160,6 +160,8 @@ class OnlineScorer:
             rules = score_rules(dict(zip(FEATURES, batch.vectors[i], strict=True)))
             reasons = list(rules.reasons)
             model_risk = None if batch.model_risks is None else float(batch.model_risks[i])
+            # Measured: taking max(rules, model) flagged evaluation runs and researchers on the rules alone; the
+            # calibrated model decides, and the gate keeps it from acting on an unexplained number.
             risk = rules.risk if model_risk is None else self._gate(model_risk, rules.reasons)
             if model_risk is not None:
                 reasons.append(
