@@ -348,7 +348,7 @@ def events_export(
 
 
 # detection ------------------------------------------------------------------------------------------
-def _progress(total_hint: int | None, label: str) -> Any:
+def _progress(label: str) -> Any:
     """A rich progress bar on a terminal, nothing otherwise (CI logs stay clean)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -382,7 +382,7 @@ def simulate(
     config = SimulationConfig(
         accounts=accounts, days=days, seed=seed, attack_share=attack_share, corpus=corpus, events_scale=scale
     )
-    progress = _progress(None, "simulating")
+    progress = _progress("simulating")
     if progress is None:
         result = run(config, out_dir)
     else:
@@ -417,7 +417,7 @@ def analyze(
             risk_model = RiskModel.load(model)
         except (OSError, ValueError) as exc:
             raise _fail(f"cannot load the risk model: {exc}") from None
-    progress = _progress(None, "analysing")
+    progress = _progress("analysing")
     try:
         if progress is None:
             report = run(events, out_file, accounts, input_format, risk_model, workers)

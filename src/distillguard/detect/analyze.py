@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -171,7 +170,3 @@ def analyze(
     else:
         out.writelines(lines)
     return report
-
-
-def is_terminal() -> bool:
-    return sys.stderr.isatty()

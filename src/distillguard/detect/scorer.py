@@ -65,6 +65,12 @@ class AccountInfo:
     created_at: datetime | None = None
     verified: bool = False
 
+    def apply(self, state: AccountState) -> None:
+        """Give an account's state what its metadata says (verification, age)."""
+        state.verified = self.verified
+        if self.created_at is not None:
+            state.created_us = int(self.created_at.timestamp() * 1_000_000)
+
 
 class OnlineScorer:
     def __init__(
@@ -86,13 +92,7 @@ class OnlineScorer:
         self._info[account_id] = info
         tracked = self._accounts.get(account_id)
         if tracked is not None:
-            self._apply_info(tracked.state, info)
-
-    @staticmethod
-    def _apply_info(state: AccountState, info: AccountInfo) -> None:
-        state.verified = info.verified
-        if info.created_at is not None:
-            state.created_us = int(info.created_at.timestamp() * 1_000_000)
+            info.apply(tracked.state)
 
     def observe(
         self,
@@ -109,17 +109,13 @@ class OnlineScorer:
             tracked = self._accounts[account_id] = _Tracked(AccountState())
             info = self._info.get(account_id)
             if info is not None:
-                self._apply_info(tracked.state, info)
+                info.apply(tracked.state)
         released = self.clock.observe(model, ts_us)
         state = tracked.state
         state.update(ts_us, signals, status, prompt_tokens, completion_tokens, model, released)
         if not tracked.pending and (state.events % self.rescore_every == 0 or state.events <= 2):
             tracked.pending = True
             self._queue.append(account_id)
-
-    @property
-    def pending(self) -> int:
-        return len(self._queue)
 
     def flush(self) -> list[Score]:
         """Score every account queued since the last flush; returns the new scores."""

@@ -43,9 +43,7 @@ def snapshots(data_dir: Path, progress: Callable[[int], None] | None = None) -> 
             state = states[account_id] = AccountState()
             meta = info.get(account_id)
             if meta is not None:
-                state.verified = meta.verified
-                if meta.created_at is not None:
-                    state.created_us = int(meta.created_at.timestamp() * 1_000_000)
+                meta.apply(state)
         state.update(ts_us, signals, status, prompt_tokens, completion_tokens, model, clock.observe(model, ts_us))
         if state.events in SNAPSHOTS and account_id in labels:
             X.append(state.vector())

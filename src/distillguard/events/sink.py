@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -26,10 +25,6 @@ class EventSink(Protocol):
 
     def close(self) -> None:
         """Write everything queued, then release the store."""
-
-
-class EventSource(Protocol):
-    def iter_events(self, since_us: int | None = None, until_us: int | None = None) -> Iterator[Event]: ...
 
 
 def open_sink(data_dir: Path, config: EventsConfig) -> EventSink:

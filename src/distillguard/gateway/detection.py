@@ -16,7 +16,7 @@ from distillguard.config import DetectConfig
 from distillguard.detect.model import RiskModel, shipped_model_available
 from distillguard.detect.scorer import AccountInfo, OnlineScorer, Score
 from distillguard.detect.signals import RequestSignals, extract
-from distillguard.detect.verdicts import FLAGGED, Verdict
+from distillguard.detect.verdicts import Verdict
 from distillguard.events.schema import Event
 from distillguard.store.models import Account
 
@@ -42,7 +42,6 @@ class OnlineDetection:
         self.scorer = OnlineScorer(load_model(config), thresholds, config.rescore_every)
         self._known: set[str] = set()
         self._task: asyncio.Task[None] | None = None
-        self.flagged = 0
 
     @staticmethod
     def signals(body: dict[str, Any], endpoint: str) -> RequestSignals:
@@ -93,7 +92,6 @@ class OnlineDetection:
                             "reasons": [r.signal for r in score.reasons],
                         },
                     )
-            self.flagged = sum(1 for v in verdicts.values() if v in FLAGGED)
 
     def start(self) -> None:
         if self._task is None:

@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 _PASS_HEADERS = ("openai-processing-ms", "openai-version", "x-should-retry")
 _SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-_DONE = b"data: [DONE]\n\n"
 
 
 def upstream_failure(upstream: Upstream, exc: BaseException) -> GatewayError:

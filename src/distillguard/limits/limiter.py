@@ -99,7 +99,7 @@ class RateLimiter:
                     )
                 window = self._read(rule, now)
                 if window.used + cost > rule.item.amount:
-                    return self._denied(rules, rule, window, cost, checked)
+                    return self._denied(rules, rule, window, cost)
                 checked.append((rule, cost, window))
         # Nothing above yielded to the event loop, so no other call can have taken room since the reads.
         taken = []
@@ -144,9 +144,7 @@ class RateLimiter:
         current_key = self._windows.sliding_window_keys(key, expiry, now)[1]  # type: ignore[attr-defined]
         return _Window(rule.item.amount, expiry, previous, previous_ttl, current, current_ttl, current_key)
 
-    def _denied(
-        self, rules: RuleSet, rule: Rule, window: _Window, cost: int, checked: list[tuple[Rule, int, _Window]]
-    ) -> Decision:
+    def _denied(self, rules: RuleSet, rule: Rule, window: _Window, cost: int) -> Decision:
         wait = window.wait_for(cost)
         requests, tokens = self.state(rules)
         return Decision(False, requests, tokens, denied_by=rule, retry_after_s=max(wait, 0.001))

@@ -213,6 +213,17 @@ NOVEL_TEMPLATES = (
 )
 
 
+_SLOT_POOLS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("d", DOMAIN_NAMES),
+    ("a", AUDIENCES),
+    ("a2", AUDIENCES),
+    ("f", FORMATS),
+    ("p", PEOPLE),
+    ("pl", PLACES),
+    ("cond", CONDITIONS),
+)
+
+
 def _fill(rng: random.Random, template: str, first: str | None = None) -> str:
     # Only the slots a template uses are drawn, so cheap templates stay cheap.
     slots: dict[str, str] = {}
@@ -222,20 +233,9 @@ def _fill(rng: random.Random, template: str, first: str | None = None) -> str:
         slots["c2"] = concept(rng)
     if "{c3}" in template:
         slots["c3"] = concept(rng)
-    if "{d}" in template:
-        slots["d"] = rng.choice(DOMAIN_NAMES)
-    if "{a}" in template:
-        slots["a"] = rng.choice(AUDIENCES)
-    if "{a2}" in template:
-        slots["a2"] = rng.choice(AUDIENCES)
-    if "{f}" in template:
-        slots["f"] = rng.choice(FORMATS)
-    if "{p}" in template:
-        slots["p"] = rng.choice(PEOPLE)
-    if "{pl}" in template:
-        slots["pl"] = rng.choice(PLACES)
-    if "{cond}" in template:
-        slots["cond"] = rng.choice(CONDITIONS)
+    for name, pool in _SLOT_POOLS:  # in a fixed order: the draws, and so the output, stay reproducible
+        if "{" + name + "}" in template:
+            slots[name] = rng.choice(pool)
     return template.format(**slots)
 
 
