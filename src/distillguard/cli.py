@@ -403,6 +403,9 @@ def analyze(
     model: Annotated[Path | None, typer.Option(help="Risk model artefact (default: the shipped one).")] = None,
     rules_only: Annotated[bool, typer.Option("--rules-only", help="Score with the transparent rules alone.")] = False,
     workers: Annotated[int | None, typer.Option(help="Parser processes (default: CPU count, at most 4).")] = None,
+    recompute_signals: Annotated[
+        bool, typer.Option("--recompute-signals", help="Ignore signals stored with the events; compute them again.")
+    ] = False,
 ) -> None:
     """Score every account of an event log: risk, verdict, reasons, and when it would have been flagged.
 
@@ -420,12 +423,19 @@ def analyze(
     progress = _progress("analysing")
     try:
         if progress is None:
-            report = run(events, out_file, accounts, input_format, risk_model, workers)
+            report = run(events, out_file, accounts, input_format, risk_model, workers, None, recompute_signals)
         else:
             with progress:
                 task = progress.add_task("lines", total=None)
                 report = run(
-                    events, out_file, accounts, input_format, risk_model, workers, lambda n: progress.advance(task, n)
+                    events,
+                    out_file,
+                    accounts,
+                    input_format,
+                    risk_model,
+                    workers,
+                    lambda n: progress.advance(task, n),
+                    recompute_signals,
                 )
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from None

@@ -79,12 +79,17 @@ class Population:
     tokens: int = 0
 
 
+def harvest_prompt(rng: random.Random) -> str:
+    """A chain-of-thought harvesting prompt: one template, broad and always new content."""
+    domain = rng.choice(list(_HARVEST_TASKS))
+    # Harvesters sweep broad, new content: every task is a fresh variant (a real one draws it from a dataset).
+    task = f"{rng.choice(_HARVEST_TASKS[domain])}, case {rng.randrange(1_000_000)} with {rng.choice(_VARIANTS)}"
+    return _HARVEST_TEMPLATE.format(domain=domain, task=task)
+
+
 def _prompt(pop: Population, rng: random.Random) -> str:
     if pop.name == "harvester":
-        domain = rng.choice(list(_HARVEST_TASKS))
-        # Harvesters sweep broad, new content: every task is a fresh variant (a real one draws it from a dataset).
-        task = f"{rng.choice(_HARVEST_TASKS[domain])}, case {rng.randrange(1_000_000)} with {rng.choice(_VARIANTS)}"
-        return _HARVEST_TEMPLATE.format(domain=domain, task=task)
+        return harvest_prompt(rng)
     return rng.choice(_BUSINESS if pop.name == "business app" else _EVAL)
 
 

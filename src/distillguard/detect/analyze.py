@@ -1,6 +1,7 @@
 """``distillguard analyze``: an event log in, one verdict per account out.
 
-1. Read the log in chunks; worker processes parse each line and compute its request signals (the costly part).
+1. Read the log in chunks; worker processes parse each line and compute its request signals (the costly part),
+   unless the event carries signals of the current version (events exported from the gateway's log do).
 2. Replay the records in time order through the online scorer, exactly as the gateway would have seen them, to
    learn when each account would first have been flagged.
 3. Score every account on all it did (the batch pass) and write one JSON object per account.
@@ -44,8 +45,8 @@ class AnalyzeReport:
     verdicts: dict[str, int] = field(default_factory=dict)
 
 
-def _process_chunk(args: tuple[str, list[bytes]]) -> tuple[list[Row], dict[str, int]]:
-    fmt, lines = args
+def _process_chunk(args: tuple[str, bool, list[bytes]]) -> tuple[list[Row], dict[str, int]]:
+    fmt, recompute, lines = args
     reader = READERS[fmt]
     rows: list[Row] = []
     skips: dict[str, int] = {}
@@ -56,11 +57,11 @@ def _process_chunk(args: tuple[str, list[bytes]]) -> tuple[list[Row], dict[str, 
         if isinstance(record, Skip):
             skips[record.reason] = skips.get(record.reason, 0) + 1
             continue
-        rows.append(_row(record))
+        rows.append(_row(record, recompute))
     return rows, skips
 
 
-def _row(record: Record) -> Row:
+def _row(record: Record, recompute: bool) -> Row:
     return (
         record.ts_us,
         record.account_id,
@@ -68,20 +69,20 @@ def _row(record: Record) -> Row:
         record.prompt_tokens,
         record.completion_tokens,
         record.model,
-        extract(record.request, record.endpoint),
+        extract(record.request, record.endpoint) if recompute or record.signals is None else record.signals,
     )
 
 
-def _chunks(path: Path, fmt: str) -> Iterator[tuple[str, list[bytes]]]:
+def _chunks(path: Path, fmt: str, recompute: bool) -> Iterator[tuple[str, bool, list[bytes]]]:
     with path.open("rb") as handle:
         chunk: list[bytes] = []
         for line in handle:
             chunk.append(line)
             if len(chunk) >= CHUNK_LINES:
-                yield fmt, chunk
+                yield fmt, recompute, chunk
                 chunk = []
         if chunk:
-            yield fmt, chunk
+            yield fmt, recompute, chunk
 
 
 def read_rows(
@@ -90,8 +91,12 @@ def read_rows(
     report: AnalyzeReport,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
+    recompute_signals: bool = False,
 ) -> list[Row]:
-    """Parse and enrich every line of ``path``; rows in file order."""
+    """Parse and enrich every line of ``path``; rows in file order.
+
+    Signals stored with an event (of the current version) are used as they are unless ``recompute_signals``.
+    """
     if fmt not in READERS:
         raise ValueError(f"unknown input format {fmt!r}; expected one of {sorted(READERS)}")
     if not path.is_file():
@@ -109,13 +114,13 @@ def read_rows(
             progress(lines)
 
     if workers <= 1:
-        for args in _chunks(path, fmt):
-            take(_process_chunk(args), len(args[1]))
+        for args in _chunks(path, fmt, recompute_signals):
+            take(_process_chunk(args), len(args[2]))
         return rows
     with ProcessPoolExecutor(max_workers=workers) as pool:
         pending: list[Any] = []
-        for args in _chunks(path, fmt):
-            pending.append((pool.submit(_process_chunk, args), len(args[1])))
+        for args in _chunks(path, fmt, recompute_signals):
+            pending.append((pool.submit(_process_chunk, args), len(args[2])))
             if len(pending) >= 2 * workers:
                 future, lines = pending.pop(0)
                 take(future.result(), lines)
@@ -138,9 +143,10 @@ def analyze(
     model: RiskModel | None = None,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
+    recompute_signals: bool = False,
 ) -> AnalyzeReport:
     report = AnalyzeReport()
-    rows = read_rows(events, input_format, report, workers, progress)
+    rows = read_rows(events, input_format, report, workers, progress, recompute_signals)
     report.out_of_order = sum(1 for a, b in itertools.pairwise(rows) if b[0] < a[0])
     rows.sort(key=lambda r: r[0])  # stable: equal timestamps keep file order
     scorer = OnlineScorer(model=model, accounts=load_accounts(accounts))

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from distillguard.events.signals import RequestSignals, from_object
 from distillguard.timefmt import parse_rfc3339
 
 
@@ -25,6 +26,8 @@ class Record:
     status: int
     prompt_tokens: int | None
     completion_tokens: int | None
+    # Signals stored with the event by a producer of the current SIGNALS_VERSION; None: compute them.
+    signals: RequestSignals | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,7 @@ def native_record(line: bytes) -> Record | Skip:
         status=_int(response.get("status")) or 200,
         prompt_tokens=_int(usage.get("prompt_tokens")),
         completion_tokens=_int(usage.get("completion_tokens")),
+        signals=from_object(obj.get("signals")),
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from distillguard.events.signals import RequestSignals, from_object, to_object
 from distillguard.timefmt import parse_rfc3339, rfc3339_from_epoch_us
 
 SCHEMA_VERSION = 1
@@ -44,8 +45,8 @@ class Event:
     ttft_ms: float | None = None
     error_code: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    # Per-request signals (a detect.signals.RequestSignals), computed once where the event is made.
-    signals: Any = None
+    # Per-request signals, computed once where the event is made (None when detection is off).
+    signals: RequestSignals | None = None
 
     def to_json(self) -> dict[str, Any]:
         usage = None
@@ -75,6 +76,7 @@ class Event:
                 "error_code": self.error_code,
             },
             "extra": self.extra or None,
+            "signals": to_object(self.signals) if self.signals is not None else None,
         }
 
     @classmethod
@@ -110,6 +112,7 @@ class Event:
             ttft_ms=response.get("ttft_ms"),
             error_code=response.get("error_code"),
             extra=obj.get("extra") or {},
+            signals=from_object(obj.get("signals")),
         )
 
 

@@ -20,6 +20,14 @@ import orjson
 
 from distillguard.config import EventsConfig
 from distillguard.events.schema import SCHEMA_VERSION, Event
+from distillguard.events.signals import (
+    SIGNAL_COLUMNS,
+    SIGNAL_SQL_TYPES,
+    SIGNALS_VERSION,
+    RequestSignals,
+    as_row,
+    from_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +57,10 @@ COLUMNS = (
     "error_code",
     "extra",
     "schema_version",
+    "signals_version",
+    *(f"sig_{name}" for name in SIGNAL_COLUMNS),
 )
+_NO_SIGNALS = (None,) * (1 + len(SIGNAL_COLUMNS))
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS events (
@@ -81,6 +92,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS ix_events_id ON events(event_id);
 CREATE INDEX IF NOT EXISTS ix_events_ts ON events(ts_us);
 CREATE INDEX IF NOT EXISTS ix_events_account_ts ON events(account_id, ts_us);
 """
+# Columns added after the first release, with their types: ``connect`` adds the missing ones to an older
+# database (ALTER TABLE ADD COLUMN is instant in SQLite: old rows read NULL, i.e. "no signals stored").
+_ADDED_COLUMNS: dict[str, str] = {
+    "signals_version": "INTEGER",
+    **{f"sig_{name}": sql_type for name, sql_type in SIGNAL_SQL_TYPES.items()},
+}
 
 _INSERT = f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608 - fixed column names
 
@@ -110,10 +127,11 @@ def _row(e: Event) -> tuple[Any, ...]:
         e.error_code,
         orjson.dumps(e.extra) if e.extra else None,
         SCHEMA_VERSION,
+        *((SIGNALS_VERSION, *as_row(e.signals)) if e.signals is not None else _NO_SIGNALS),
     )
 
 
-def _event(row: sqlite3.Row) -> Event:
+def _event(row: sqlite3.Row, with_signals: bool) -> Event:
     return Event(
         event_id=row["event_id"],
         ts_us=row["ts_us"],
@@ -137,7 +155,25 @@ def _event(row: sqlite3.Row) -> Event:
         ttft_ms=row["ttft_ms"],
         error_code=row["error_code"],
         extra=orjson.loads(row["extra"]) if row["extra"] else {},
+        signals=_signals(row) if with_signals else None,
     )
+
+
+def _signals(row: sqlite3.Row) -> RequestSignals | None:
+    if row["signals_version"] != SIGNALS_VERSION:
+        return None  # none stored, or computed by another version of the extractor
+    return from_row(tuple(row[f"sig_{name}"] for name in SIGNAL_COLUMNS))
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Add the columns a database created by an earlier release lacks; returns their names."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    added = [name for name in _ADDED_COLUMNS if name not in present]
+    for name in added:
+        conn.execute(f"ALTER TABLE events ADD COLUMN {name} {_ADDED_COLUMNS[name]}")
+    if added:
+        log.info("event log migrated", extra={"added_columns": added})
+    return added
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -148,6 +184,7 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=5000")
     conn.executescript(_DDL)
+    migrate(conn)
     return conn
 
 
@@ -250,8 +287,10 @@ def iter_events(path: Path, since_us: int | None = None, until_us: int | None = 
         params.append(until_us)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     try:
+        # A database of an earlier release, opened read-only, has no signal columns (nothing was stored).
+        with_signals = "signals_version" in {row[1] for row in conn.execute("PRAGMA table_info(events)")}
         cursor = conn.execute(f"SELECT * FROM events {where} ORDER BY ts_us, rowid", params)  # noqa: S608
         for row in cursor:
-            yield _event(row)
+            yield _event(row, with_signals)
     finally:
         conn.close()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from distillguard.detect.signals import SIGNAL_COLUMNS, RequestSignals, as_row, extract
-from distillguard.detect.signals.record import to_signed64, to_unsigned64
+from distillguard.events.signals import to_signed64, to_unsigned64
 from tests.detect.signals.helpers import chat
 
 

@@ -6,6 +6,6 @@ The phrase detectors are declarative rule files under ``rules/``; the benchmark 
 """
 
 from distillguard.detect.signals.extract import extract
-from distillguard.detect.signals.record import DOMAINS, SIGNAL_COLUMNS, RequestSignals, as_row
+from distillguard.events.signals import DOMAINS, SIGNAL_COLUMNS, RequestSignals, as_row
 
 __all__ = ["DOMAINS", "SIGNAL_COLUMNS", "RequestSignals", "as_row", "extract"]

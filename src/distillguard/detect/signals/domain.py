@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from distillguard.detect.signals.record import DOMAINS
 from distillguard.detect.signals.rules import RuleError
+from distillguard.events.signals import DOMAINS
 
 _TOKEN = re.compile(r"[^\W_]+")
 

@@ -17,12 +17,12 @@ from distillguard.detect.signals.benchmarks import MIN_SEGMENT_CHARS, load_index
 from distillguard.detect.signals.domain import DomainPattern, load_domains
 from distillguard.detect.signals.language import VOCABULARY as LANGUAGE_VOCABULARY
 from distillguard.detect.signals.language import detect_language, stopword_languages
-from distillguard.detect.signals.record import RequestSignals
 from distillguard.detect.signals.request import RequestView, read_request
 from distillguard.detect.signals.rules import load_phrase_rules
 from distillguard.detect.signals.simhash import simhash_bytes
 from distillguard.detect.signals.template import template_id
 from distillguard.detect.signals.text import hash_hex16, needs_substrings, tokens, tokens_and_bytes, window
+from distillguard.events.signals import RequestSignals
 
 log = logging.getLogger(__name__)
 
