@@ -406,6 +406,10 @@ def analyze(
     recompute_signals: Annotated[
         bool, typer.Option("--recompute-signals", help="Ignore signals stored with the events; compute them again.")
     ] = False,
+    clusters: Annotated[bool, typer.Option(help="Link accounts into campaigns and judge them as a whole.")] = True,
+    clusters_out: Annotated[
+        Path | None, typer.Option(help="Campaigns file to write (default: OUT with .clusters.jsonl).")
+    ] = None,
 ) -> None:
     """Score every account of an event log: risk, verdict, reasons, and when it would have been flagged.
 
@@ -420,10 +424,15 @@ def analyze(
             risk_model = RiskModel.load(model)
         except (OSError, ValueError) as exc:
             raise _fail(f"cannot load the risk model: {exc}") from None
+    from distillguard.clusters.report import campaigns_path
+
+    more: dict[str, Any] = {"clusters": clusters, "clusters_out": None}
+    if clusters:
+        more["clusters_out"] = clusters_out or campaigns_path(out_file)
     progress = _progress("analysing")
     try:
         if progress is None:
-            report = run(events, out_file, accounts, input_format, risk_model, workers, None, recompute_signals)
+            report = run(events, out_file, accounts, input_format, risk_model, workers, None, recompute_signals, **more)
         else:
             with progress:
                 task = progress.add_task("lines", total=None)
@@ -436,16 +445,65 @@ def analyze(
                     workers,
                     lambda n: progress.advance(task, n),
                     recompute_signals,
+                    **more,
                 )
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from None
     err.print(
         f"{report.events} events of {report.accounts} accounts; flagged {report.flagged}; verdicts {report.verdicts}"
     )
+    if clusters:
+        err.print(f"{report.campaigns} campaigns of {report.clustered} accounts written to {more['clusters_out']}")
     if report.skipped:
         err.print(f"skipped {report.skipped} lines: {report.skip_reasons}")
     if report.out_of_order:
         err.print(f"{report.out_of_order} events were out of time order in the file (replayed in order)")
+
+
+@app.command()
+def clusters(
+    data_dir: Annotated[Path | None, typer.Option(help="A gateway's data directory: cluster its event log.")] = None,
+    verdicts: Annotated[
+        Path | None, typer.Option("--verdicts", "-v", help="Verdicts from `analyze`: list the campaigns it found.")
+    ] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the campaigns as JSONL.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSONL instead of a table.")] = False,
+    config: ConfigFile = None,
+) -> None:
+    """List campaigns: linked accounts, their size, volume, capabilities, time span, verdict and evidence.
+
+    Example: distillguard clusters --verdicts verdicts.jsonl
+    """
+    from distillguard.clusters.report import campaigns_path, event_rows, read_campaigns, render
+
+    if (data_dir is None) == (verdicts is None):
+        raise _fail("give exactly one of --data-dir or --verdicts")
+    try:
+        if verdicts is not None:
+            found = read_campaigns(campaigns_path(verdicts))
+        else:
+            from distillguard.clusters.find import find_campaigns
+            from distillguard.detect.model import RiskModel, shipped_model_available
+            from distillguard.detect.scorer import OnlineScorer
+
+            store, settings = _store(config, data_dir)
+            accounts = {a.account_id: a for a in store.iter_accounts()}
+            store.close()
+            model = RiskModel.load() if shipped_model_available() else None
+            campaigns, _ = find_campaigns(lambda: event_rows(settings.data_dir), accounts, OnlineScorer(model=model))
+            found = [c.to_json() for c in campaigns]
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    if out_file is not None:
+        out_file.write_bytes(b"".join(orjson.dumps(c) + b"\n" for c in found))
+    if as_json:
+        for c in found:
+            sys.stdout.write(orjson.dumps(c).decode() + "\n")
+        return
+    if not found:
+        out.print("no campaigns found")
+        return
+    render(found, out)
 
 
 @app.command()

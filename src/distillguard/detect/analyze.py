@@ -19,19 +19,19 @@ from typing import IO, Any
 
 import orjson
 
+from distillguard.clusters.campaign import Campaign
+from distillguard.clusters.find import find_campaigns
+from distillguard.clusters.members import settle
 from distillguard.detect.model import RiskModel
 from distillguard.detect.scorer import AccountInfo, OnlineScorer
-from distillguard.detect.signals import RequestSignals, extract
-from distillguard.events.readers import READERS, Record, Skip
+from distillguard.detect.signals import extract
+from distillguard.events.readers import READERS, Record, Row, Skip
 from distillguard.store.accounts_file import read_accounts
 from distillguard.timefmt import rfc3339_from_epoch_us
 
 CHUNK_LINES = 4000
 # Rescore queued accounts this often during the replay: bounds how late events_until_flagged can be.
 FLUSH_EVERY = 256
-
-# (ts_us, account_id, status, prompt_tokens, completion_tokens, model, signals)
-Row = tuple[int, str, int, int | None, int | None, str | None, RequestSignals]
 
 
 @dataclass
@@ -43,6 +43,8 @@ class AnalyzeReport:
     skip_reasons: dict[str, int] = field(default_factory=dict)
     out_of_order: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)
+    campaigns: int = 0
+    clustered: int = 0
 
 
 def _process_chunk(args: tuple[str, bool, list[bytes]]) -> tuple[list[Row], dict[str, int]]:
@@ -70,6 +72,7 @@ def _row(record: Record, recompute: bool) -> Row:
         record.completion_tokens,
         record.model,
         extract(record.request, record.endpoint) if recompute or record.signals is None else record.signals,
+        record.client,
     )
 
 
@@ -144,14 +147,19 @@ def analyze(
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
     recompute_signals: bool = False,
+    clusters: bool = True,
+    clusters_out: Path | IO[bytes] | None = None,
 ) -> AnalyzeReport:
+    """Verdicts of every account of ``events`` to ``out``; with ``clusters``, campaigns are found, judged and
+    their members' verdicts raised (and the campaigns written to ``clusters_out`` when given)."""
     report = AnalyzeReport()
+    metadata = {a.account_id: a for a in read_accounts(accounts)} if accounts is not None else {}
     rows = read_rows(events, input_format, report, workers, progress, recompute_signals)
     report.out_of_order = sum(1 for a, b in itertools.pairwise(rows) if b[0] < a[0])
     rows.sort(key=lambda r: r[0])  # stable: equal timestamps keep file order
-    scorer = OnlineScorer(model=model, accounts=load_accounts(accounts))
+    scorer = OnlineScorer(model=model, accounts={a: AccountInfo(m.created_at, m.verified) for a, m in metadata.items()})
     observe, flush = scorer.observe, scorer.flush
-    for i, (ts_us, account_id, status, prompt_tokens, completion_tokens, model_name, signals) in enumerate(rows, 1):
+    for i, (ts_us, account_id, status, prompt_tokens, completion_tokens, model_name, signals, _) in enumerate(rows, 1):
         observe(account_id, ts_us, signals, status, prompt_tokens, completion_tokens, model_name)
         if i % FLUSH_EVERY == 0:
             flush()
@@ -159,20 +167,37 @@ def analyze(
     report.events = len(rows)
     results = scorer.final_scores()
     report.accounts = len(results)
+    campaigns: list[Campaign] = []
+    if clusters:
+        campaigns, _ = find_campaigns(lambda: rows, metadata, OnlineScorer(model=model))
+        report.campaigns = len(campaigns)
+        report.clustered = sum(len(c.members) for c in campaigns)
+    outcomes = settle(results, campaigns, rows)
     lines = []
-    for score, first_us, until in results:
-        report.verdicts[score.verdict] = report.verdicts.get(score.verdict, 0) + 1
-        report.flagged += first_us is not None
+    for score, _, _ in results:
+        outcome = outcomes[score.account_id]
+        report.verdicts[outcome.verdict] = report.verdicts.get(outcome.verdict, 0) + 1
+        report.flagged += outcome.first_flagged_us is not None
         obj = score.to_json()
-        obj["cluster_id"] = None
+        obj["risk"] = round(outcome.risk, 6)
+        obj["verdict"] = outcome.verdict
+        obj["reasons"] = [r.to_json() for r in outcome.reasons]
+        obj["cluster_id"] = outcome.cluster_id
+        first_us = outcome.first_flagged_us
         obj["first_flagged_at"] = rfc3339_from_epoch_us(first_us) if first_us is not None else None
-        obj["events_until_flagged"] = until
+        obj["events_until_flagged"] = outcome.events_until_flagged
         obj["events"] = score.events
         lines.append(orjson.dumps(obj) + b"\n")
+    _write(out, lines)
+    if clusters_out is not None:
+        _write(clusters_out, [orjson.dumps(c.to_json()) + b"\n" for c in campaigns])
+    return report
+
+
+def _write(out: Path | IO[bytes], lines: list[bytes]) -> None:
     if isinstance(out, Path):
         tmp = out.with_name(out.name + ".partial")
         tmp.write_bytes(b"".join(lines))
         tmp.replace(out)
     else:
         out.writelines(lines)
-    return report

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import adjusted_rand_score, roc_auc_score, roc_curve
 
 from distillguard.detect.verdicts import FLAGGED
 
@@ -124,6 +124,9 @@ def evaluate(
         "flagged_benign_share": float(flagged[benign].mean()) if benign.any() else None,
         "populations": per_population,
     }
+    campaigns = campaign_metrics(rows, labels)
+    if campaigns is not None:
+        report["clusters"] = campaigns
     if baselines:
         report["baselines"] = {
             name: {
@@ -168,6 +171,10 @@ def summary_rows(report: Mapping[str, Any]) -> list[tuple[str, str]]:
             "flagged_benign_share",
         )
     ]
+    clusters = report.get("clusters") or {}
+    for k in ("ari", "clustered_share", "campaign_recall", "benign_in_attack_cluster_share"):
+        if k in clusters:
+            rows.append((f"clusters {k}", fmt(clusters[k])))
     for name, b in (report.get("baselines") or {}).items():
         rows.append((f"baseline {name} roc_auc", fmt(b["roc_auc"])))
     return rows
@@ -186,3 +193,49 @@ def by_population(report: Mapping[str, Any]) -> dict[str, list[str]]:
             " ".join(f"{k}={v:.3f}" for k, v in (e.get("baselines_auc") or {}).items()),
         ]
     return table
+
+
+def campaign_metrics(verdicts: list[dict[str, Any]], labels: Mapping[str, Label]) -> dict[str, Any] | None:
+    """How the clusters in the verdicts (``cluster_id``) match the labelled campaigns, or None without campaigns.
+
+    - ``ari``: adjusted Rand index of clusters vs. campaigns over the accounts of campaigns with at least two
+      accounts (an unclustered account is a cluster of its own);
+    - ``campaign_recall``: share of those campaigns with most of their accounts flagged;
+    - ``benign_in_attack_cluster_share``: benign accounts in a cluster most of whose members are flagged.
+    """
+    by_campaign: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for v in verdicts:
+        campaign = labels[v["account_id"]].campaign_id
+        if campaign is not None and labels[v["account_id"]].label != BENIGN:
+            by_campaign[campaign].append(v)
+    multi = {c: members for c, members in by_campaign.items() if len(members) >= 2}
+    if not multi:
+        return None
+    truth, found = [], []
+    for campaign, members in sorted(multi.items()):
+        for v in members:
+            truth.append(campaign)
+            found.append(v.get("cluster_id") or "unclustered:" + v["account_id"])
+    cluster_members: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for v in verdicts:
+        if v.get("cluster_id"):
+            cluster_members[v["cluster_id"]].append(v)
+    attack_clusters = {
+        c for c, members in cluster_members.items() if sum(m["verdict"] in FLAGGED for m in members) * 2 > len(members)
+    }
+    benign = [v for v in verdicts if labels[v["account_id"]].label == BENIGN]
+    recalled = sum(sum(m["verdict"] in FLAGGED for m in members) * 2 > len(members) for members in multi.values())
+    return {
+        "campaigns": len(multi),
+        "campaign_accounts": len(truth),
+        "ari": float(adjusted_rand_score(truth, found)),
+        "clustered_share": sum(not f.startswith("unclustered:") for f in found) / len(found),
+        "campaign_recall": recalled / len(multi),
+        "clusters": len(cluster_members),
+        "attack_clusters": len(attack_clusters),
+        "benign_in_attack_cluster": sum(v.get("cluster_id") in attack_clusters for v in benign),
+        "benign_in_attack_cluster_share": (
+            sum(v.get("cluster_id") in attack_clusters for v in benign) / len(benign) if benign else None
+        ),
+        "benign_clustered": sum(bool(v.get("cluster_id")) for v in benign),
+    }

@@ -37,7 +37,7 @@ def snapshots(data_dir: Path, progress: Callable[[int], None] | None = None) -> 
     states: dict[str, AccountState] = {}
     X: list[list[float]] = []
     y: list[int] = []
-    for ts_us, account_id, status, prompt_tokens, completion_tokens, model, signals in rows:
+    for ts_us, account_id, status, prompt_tokens, completion_tokens, model, signals, _ in rows:
         state = states.get(account_id)
         if state is None:
             state = states[account_id] = AccountState()

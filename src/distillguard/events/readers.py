@@ -28,6 +28,26 @@ class Record:
     completion_tokens: int | None
     # Signals stored with the event by a producer of the current SIGNALS_VERSION; None: compute them.
     signals: RequestSignals | None = None
+    client: Client | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Where a call came from, as far as the log says: what links the accounts of one campaign (clusters/)."""
+
+    ip: str | None
+    user_agent: str | None
+    # A fingerprint of the client's HTTP stack (header order, HTTP/2 settings, TLS/JA3) if the producer has one.
+    fingerprint: str | None = None
+    # The network's autonomous system, when the producer resolved it (otherwise the clusters derive a prefix).
+    asn: int | None = None
+
+
+_NO_CLIENT = Client(None, None)
+
+# What detection replays of one event, compactly:
+# (ts_us, account_id, status, prompt_tokens, completion_tokens, model, signals, client)
+Row = tuple[int, str, int, int | None, int | None, str | None, RequestSignals, Client | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +61,15 @@ def _int(value: Any) -> int | None:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _client(ip: Any, user_agent: Any, fingerprint: Any = None, asn: Any = None) -> Client | None:
+    client = Client(_str(ip), _str(user_agent), _str(fingerprint), _int(asn))
+    return None if client == _NO_CLIENT else client
 
 
 def _ts(value: Any) -> int | None:
@@ -80,6 +109,7 @@ def native_record(line: bytes) -> Record | Skip:
         return Skip("missing request")
     response = _dict(obj.get("response"))
     usage = _dict(response.get("usage"))
+    client = _dict(obj.get("client"))
     model = obj.get("model") if isinstance(obj.get("model"), str) else request.get("model")
     endpoint = obj.get("endpoint")
     return Record(
@@ -92,6 +122,7 @@ def native_record(line: bytes) -> Record | Skip:
         prompt_tokens=_int(usage.get("prompt_tokens")),
         completion_tokens=_int(usage.get("completion_tokens")),
         signals=from_object(obj.get("signals")),
+        client=_client(client.get("ip"), client.get("user_agent"), client.get("fingerprint"), client.get("asn")),
     )
 
 
@@ -122,6 +153,7 @@ def glasswally_record(line: bytes) -> Record | Skip:
         # The peer logs one token_count per request; it is the nearest thing to the prompt's size.
         prompt_tokens=_int(obj.get("token_count")),
         completion_tokens=None,
+        client=_client(obj.get("client_ip"), obj.get("user_agent"), obj.get("h2_settings_fp"), obj.get("asn_number")),
     )
 
 
