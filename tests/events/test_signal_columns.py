@@ -142,5 +142,5 @@ def test_exported_events_carry_signals_and_analyze_reuses_them(tmp_path: Path, s
     out.write_bytes(orjson.dumps(forged) + b"\n")
     stored = read_rows(out, "native", AnalyzeReport(), workers=1)
     recomputed = read_rows(out, "native", AnalyzeReport(), workers=1, recompute_signals=True)
-    assert stored[0][-1].domain == "forged-domain"
-    assert recomputed[0][-1] == signals
+    assert stored[0][6].domain == "forged-domain"
+    assert recomputed[0][6] == signals
