@@ -41,7 +41,9 @@ def test_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "unknown tier 'gold'" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["keys", "revoke", "--data-dir", str(tmp_path), "ffffffffffff"])
     assert result.exit_code == 1 and "no key" in result.output
-    result = runner.invoke(app, ["events", "export", "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "x.jsonl")])
+    result = runner.invoke(
+        app, ["events", "export", "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "x.jsonl")]
+    )
     assert result.exit_code == 1 and "no event log" in result.output
 
 
