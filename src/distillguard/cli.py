@@ -523,13 +523,13 @@ def evaluate(
         baseline_scores,
         by_population,
         labels_from_glasswally,
-        read_jsonl,
         read_labels,
         summary_rows,
     )
     from distillguard.detect.evaluate import (
         evaluate as run,
     )
+    from distillguard.events.jsonl import read_jsonl
 
     if (labels is None) == (glasswally_log is None):
         raise _fail("give exactly one of --labels and --glasswally-log")

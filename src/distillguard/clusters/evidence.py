@@ -115,6 +115,8 @@ class Context:
 
     def __init__(self, profiles: list[AccountProfile]) -> None:
         self.accounts = max(2, len(profiles))
+        self._rarity: dict[str, float] = {}
+        self._sweeps: dict[str, frozenset[str]] = {}
         self.df: Counter[str] = Counter()
         first, last = None, None
         releases: dict[str, int] = {}
@@ -140,8 +142,19 @@ class Context:
 
     def rarity(self, key: str) -> float:
         """1 for a key only two accounts share, falling towards 0 as it becomes common (log-scaled IDF)."""
-        df = max(2, self.df.get(key, 2))
-        return max(0.0, math.log(self.accounts / df) / math.log(self.accounts / 2)) if self.accounts > 2 else 1.0
+        value = self._rarity.get(key)
+        if value is None:
+            df = max(2, self.df.get(key, 2))
+            scale = math.log(self.accounts / 2)
+            value = self._rarity[key] = max(0.0, math.log(self.accounts / df) / scale) if self.accounts > 2 else 1.0
+        return value
+
+    def sweep_templates(self, p: AccountProfile) -> frozenset[str]:
+        """An account's most used templates, computed once per account (pairs ask for them again and again)."""
+        value = self._sweeps.get(p.account_id)
+        if value is None:
+            value = self._sweeps[p.account_id] = frozenset(p.sweep_templates())
+        return value
 
 
 def _shared(a: Mapping[str, int], b: Mapping[str, int]) -> list[str]:
@@ -215,7 +228,7 @@ def content(a: AccountProfile, b: AccountProfile, ctx: Context) -> Iterable[Evid
     yield _dominant("shared_recipe", "r:", a.recipes, b.recipes, a.events, b.events, ctx, "recipe")
     # Disjoint items under one shared template: slices of one source. Users of a popular template also send
     # different things, so the evidence is only as strong as the template is rare.
-    for t in sorted(set(a.sweep_templates()) & set(b.sweep_templates())):
+    for t in sorted(ctx.sweep_templates(a) & ctx.sweep_templates(b)):
         ca, cb = a.contents.get(t, set()), b.contents.get(t, set())
         rarity = ctx.rarity("t:" + t)
         if len(ca) >= 3 and len(cb) >= 3 and not ca & cb and rarity >= 0.2:

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from distillguard.detect.signals import extract
+from distillguard.events.jsonl import read_jsonl
 from distillguard.events.readers import Client, Row
 from distillguard.events.sqlite import EVENTS_DB, iter_events
 
@@ -24,15 +25,7 @@ def campaigns_path(verdicts: Path) -> Path:
 def read_campaigns(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise FileNotFoundError(f"no campaigns file at {path} (written by `distillguard analyze` with --clusters)")
-    out = []
-    with path.open("rb") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    out.append(orjson.loads(line))
-                except orjson.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{lineno}: not JSON: {exc}") from None
-    return out
+    return read_jsonl(path)
 
 
 def event_rows(data_dir: Path) -> Iterator[Row]:

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 from sklearn.metrics import adjusted_rand_score, roc_auc_score, roc_curve
 
 from distillguard.detect.verdicts import FLAGGED
+from distillguard.events.jsonl import read_jsonl
 
 BENIGN = "benign"
 
@@ -23,18 +23,6 @@ class Label:
     label: str
     population: str
     campaign_id: str | None
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with path.open("rb") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    rows.append(orjson.loads(line))
-                except orjson.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{lineno}: not JSON: {exc}") from None
-    return rows
 
 
 def read_labels(path: Path) -> dict[str, Label]:

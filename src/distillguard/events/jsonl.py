@@ -20,6 +20,19 @@ def write_jsonl(objects: Iterable[dict[str, Any]], out: IO[bytes]) -> int:
     return count
 
 
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every object of a JSONL file (blank lines skipped); a bad line raises ValueError naming the line."""
+    rows = []
+    with path.open("rb") as handle:
+        for lineno, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    rows.append(orjson.loads(line))
+                except orjson.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{lineno}: not JSON: {exc}") from None
+    return rows
+
+
 def read_events(path: Path) -> Iterator[Event]:
     """Events from a JSONL file; a bad line raises ValueError naming the line."""
     with path.open("rb") as handle:
