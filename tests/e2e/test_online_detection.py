@@ -12,6 +12,7 @@ import pytest
 
 from distillguard.demo import harvest_prompt
 from tests.e2e.conftest import StartGateway
+from tests.support.processes import Gateway
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +44,13 @@ def test_a_harvester_is_flagged_while_a_casual_user_is_not(start_gateway: StartG
             casual.chat.completions.create(
                 model="mock-gpt", messages=[{"role": "user", "content": rng.choice(CASUAL)}], max_tokens=64
             )
-    time.sleep(0.5)  # rescoring runs every 50 ms in the background: let it catch up
+    # Rescoring runs in the background (the first model prediction can take a while on a loaded machine): wait
+    # until the gateway has logged the harvester's flag, then make the call that must carry it.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(
+        c["account_id"] == "harvester" and c["to"] in FLAGGED for c in verdict_changes(gw)
+    ):
+        time.sleep(0.1)
     harvest()
     by_account: dict[str, list[dict[str, Any]]] = {}
     for event in gw.events():
@@ -58,7 +65,12 @@ def test_a_harvester_is_flagged_while_a_casual_user_is_not(start_gateway: StartG
     assert (by_account["harvester"][-1]["extra"] or {}).get("verdict") in FLAGGED
     assert not any((e["extra"] or {}).get("verdict") in FLAGGED for e in by_account["casual"])
 
-    changes = [json.loads(line) for line in gw.log().splitlines() if line.startswith("{") and "verdict changed" in line]
+    changes = verdict_changes(gw)
     flagged = [c for c in changes if c["account_id"] == "harvester" and c["to"] in FLAGGED]
     assert flagged and "cot_elicitation" in flagged[0]["reasons"]
     assert not any(c["account_id"] == "casual" and c["to"] in FLAGGED for c in changes)
+
+
+def verdict_changes(gw: Gateway) -> list[dict[str, Any]]:
+    """The verdict changes the gateway has logged so far."""
+    return [json.loads(line) for line in gw.log().splitlines() if line.startswith("{") and "verdict changed" in line]
