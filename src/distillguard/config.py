@@ -29,6 +29,9 @@ class ServerConfig(BaseModel):
     port: int = Field(8080, ge=0, le=65535)
     # Peers whose X-Forwarded-For is believed; the client IP is the right-most address not in this list.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Header in which a trusted fronting proxy forwards the client's TLS fingerprint (JA3 or JA4), e.g.
+    # "x-ja3-fingerprint"; believed only from trusted_proxies. Unset: no TLS fingerprint is recorded.
+    tls_fingerprint_header: str | None = None
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     max_tokens_cap: int = Field(1_000_000, ge=1, description="largest max_tokens a request may ask for")
     graceful_shutdown_s: float = Field(30.0, ge=0)

@@ -145,3 +145,20 @@ def test_missing_metadata_and_bad_addresses_degrade_gracefully() -> None:
     assert "malformed address" in unavailable and "payment fingerprint" in unavailable and "sign-up" in unavailable
     campaigns, stats = find_campaigns(lambda: rows, {}, OnlineScorer())
     assert campaigns == [] and stats.accounts == 1
+
+
+def test_a_rare_client_fingerprint_links_and_a_common_one_does_not() -> None:
+    """A TLS fingerprint only one script has links its accounts; the SDK's header order, shared by all, does not."""
+    sdk_order, script_tls = "ho:0123456789abcdef", "t13d1516h2_8daaf6152771_b186095e22b6"
+    rows: list[Row] = []
+    for i in range(40):
+        tls = script_tls if i < 2 else f"t13d1715h2_{i:012x}_000000000000"
+        client = Client(f"198.51.100.{i}", SDK, sdk_order, tls=tls)
+        rows += [(*row(T0 + (i * 5 + j) * MINUTE, f"acc-{i}", f"question {i}.{j}", None)[:7], client) for j in range(5)]
+    profiles = build_profiles(rows, {})
+    ctx = Context(list(profiles.values()))
+    [shared] = [e for e in link(0, 1, profiles["acc-0"], profiles["acc-1"], ctx).evidence]
+    assert shared.kind == "shared_client_fingerprint" and "tls:" + script_tls[:20] in shared.detail
+    assert shared.strength > 0.5
+    # The header order alone, common to all 40 accounts, is no evidence at all.
+    assert link(0, 1, profiles["acc-2"], profiles["acc-3"], ctx).evidence == ()

@@ -55,3 +55,21 @@ def test_client_ip_follows_the_trusted_proxy_rule(
     assert httpx.post(f"{gw.base_url}/chat/completions", json=BODY, headers=headers).status_code == 200
     [event] = gw.events()
     assert event["client"]["ip"] == expected
+
+
+@pytest.mark.parametrize(("trusted", "believed"), [(["127.0.0.1/32"], True), ([], False)])
+def test_client_fingerprints_are_logged(start_gateway: StartGateway, trusted: list[str], believed: bool) -> None:
+    ja4 = "t13d1516h2_8daaf6152771_b186095e22b6"
+    gw = start_gateway(server=f'trusted_proxies = {json.dumps(trusted)}\ntls_fingerprint_header = "X-JA4"')
+    c = openai.OpenAI(base_url=gw.base_url, api_key=gw.keys["tester"], max_retries=0, default_headers={"x-ja4": ja4})
+    c.chat.completions.create(**BODY)  # type: ignore[call-overload]
+    c.chat.completions.create(**BODY)  # type: ignore[call-overload]
+    headers = {"authorization": f"Bearer {gw.keys['tester']}", "x-ja4": "not a fingerprint!"}
+    assert httpx.post(f"{gw.base_url}/chat/completions", json=BODY, headers=headers).status_code == 200
+    sdk, again, script = (e["client"] for e in gw.events())
+    # One client's header order is one fingerprint; another HTTP stack's is another.
+    assert sdk["fingerprint"] == again["fingerprint"] != script["fingerprint"]
+    assert sdk["fingerprint"].startswith("ho:")
+    # The TLS fingerprint is believed only from a trusted proxy, and only when it looks like one.
+    assert sdk["tls"] == (ja4 if believed else None)
+    assert script["tls"] is None

@@ -75,6 +75,8 @@ def test_json_roundtrip_keeps_every_field() -> None:
         org_id="o",
         client_ip="1.2.3.4",
         user_agent="ua",
+        client_fingerprint="ho:0123456789abcdef",
+        client_tls="t13d1516h2_8daaf6152771_b186095e22b6",
         model="m",
         upstream="u",
         stream=True,

@@ -123,6 +123,9 @@ def test_an_older_event_log_is_migrated_in_place(tmp_path: Path, signals: Reques
     log.submit(event(5, signals))
     log.close()
     assert [(e.event_id, e.signals) for e in iter_events(db)] == [("req_old", None), (event(5, None).event_id, signals)]
+    conn = sqlite3.connect(db)
+    assert {"client_fingerprint", "client_tls"} <= {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    conn.close()
 
 
 def test_exported_events_carry_signals_and_analyze_reuses_them(tmp_path: Path, signals: RequestSignals) -> None:

@@ -120,6 +120,8 @@ class AccountProfile:
                 _add(self.user_agents, client.user_agent, AGENT_CAP)
             if client.fingerprint is not None:
                 _add(self.fingerprints, client.fingerprint, AGENT_CAP)
+            if client.tls is not None:
+                _add(self.fingerprints, "tls:" + client.tls, AGENT_CAP)
 
     def apply(self, account: Account) -> None:
         self.created_us = _us(account.created_at)

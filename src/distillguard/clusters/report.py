@@ -38,7 +38,7 @@ def event_rows(data_dir: Path) -> Iterator[Row]:
             except orjson.JSONDecodeError:
                 body = {}
             signals = extract(body if isinstance(body, dict) else {}, e.endpoint)
-        client = Client(e.client_ip, e.user_agent) if e.client_ip or e.user_agent else None
+        client = Client(e.client_ip, e.user_agent, e.client_fingerprint, tls=e.client_tls)
         yield e.ts_us, e.account_id, e.status, e.prompt_tokens, e.completion_tokens, e.model, signals, client
 
 

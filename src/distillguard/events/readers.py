@@ -37,10 +37,12 @@ class Client:
 
     ip: str | None
     user_agent: str | None
-    # A fingerprint of the client's HTTP stack (header order, HTTP/2 settings, TLS/JA3) if the producer has one.
+    # A fingerprint of the client's HTTP stack (header order, HTTP/2 settings) if the producer has one.
     fingerprint: str | None = None
     # The network's autonomous system, when the producer resolved it (otherwise the clusters derive a prefix).
     asn: int | None = None
+    # The client's TLS fingerprint (JA3/JA4) as forwarded by a fronting proxy.
+    tls: str | None = None
 
 
 _NO_CLIENT = Client(None, None)
@@ -67,8 +69,8 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _client(ip: Any, user_agent: Any, fingerprint: Any = None, asn: Any = None) -> Client | None:
-    client = Client(_str(ip), _str(user_agent), _str(fingerprint), _int(asn))
+def _client(ip: Any, user_agent: Any, fingerprint: Any = None, asn: Any = None, tls: Any = None) -> Client | None:
+    client = Client(_str(ip), _str(user_agent), _str(fingerprint), _int(asn), _str(tls))
     return None if client == _NO_CLIENT else client
 
 
@@ -122,7 +124,9 @@ def native_record(line: bytes) -> Record | Skip:
         prompt_tokens=_int(usage.get("prompt_tokens")),
         completion_tokens=_int(usage.get("completion_tokens")),
         signals=from_object(obj.get("signals")),
-        client=_client(client.get("ip"), client.get("user_agent"), client.get("fingerprint"), client.get("asn")),
+        client=_client(
+            client.get("ip"), client.get("user_agent"), client.get("fingerprint"), client.get("asn"), client.get("tls")
+        ),
     )
 
 

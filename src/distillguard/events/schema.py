@@ -32,6 +32,10 @@ class Event:
     org_id: str | None = None
     client_ip: str | None = None
     user_agent: str | None = None
+    # The order of the client's request headers ("ho:" + hash) and, when a trusted fronting proxy forwards it,
+    # its TLS fingerprint (JA3/JA4): what identifies one harvesting script across keys and proxies.
+    client_fingerprint: str | None = None
+    client_tls: str | None = None
     model: str | None = None
     upstream: str | None = None
     stream: bool = False
@@ -59,7 +63,12 @@ class Event:
             "account_id": self.account_id,
             "key_id": self.key_id,
             "org_id": self.org_id,
-            "client": {"ip": self.client_ip, "user_agent": self.user_agent},
+            "client": {
+                "ip": self.client_ip,
+                "user_agent": self.user_agent,
+                "fingerprint": self.client_fingerprint,
+                "tls": self.client_tls,
+            },
             "endpoint": self.endpoint,
             "model": self.model,
             "upstream": self.upstream,
@@ -99,6 +108,8 @@ class Event:
             org_id=obj.get("org_id"),
             client_ip=client.get("ip"),
             user_agent=client.get("user_agent"),
+            client_fingerprint=client.get("fingerprint"),
+            client_tls=client.get("tls"),
             model=obj.get("model"),
             upstream=obj.get("upstream"),
             stream=bool(obj.get("stream", False)),

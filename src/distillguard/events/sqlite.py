@@ -41,6 +41,8 @@ COLUMNS = (
     "org_id",
     "client_ip",
     "user_agent",
+    "client_fingerprint",
+    "client_tls",
     "endpoint",
     "model",
     "upstream",
@@ -95,6 +97,8 @@ CREATE INDEX IF NOT EXISTS ix_events_account_ts ON events(account_id, ts_us);
 # Columns added after the first release, with their types: ``connect`` adds the missing ones to an older
 # database (ALTER TABLE ADD COLUMN is instant in SQLite: old rows read NULL, i.e. "no signals stored").
 _ADDED_COLUMNS: dict[str, str] = {
+    "client_fingerprint": "TEXT",
+    "client_tls": "TEXT",
     "signals_version": "INTEGER",
     **{f"sig_{name}": sql_type for name, sql_type in SIGNAL_SQL_TYPES.items()},
 }
@@ -111,6 +115,8 @@ def _row(e: Event) -> tuple[Any, ...]:
         e.org_id,
         e.client_ip,
         e.user_agent,
+        e.client_fingerprint,
+        e.client_tls,
         e.endpoint,
         e.model,
         e.upstream,
@@ -131,7 +137,7 @@ def _row(e: Event) -> tuple[Any, ...]:
     )
 
 
-def _event(row: sqlite3.Row, with_signals: bool) -> Event:
+def _event(row: sqlite3.Row, columns: frozenset[str]) -> Event:
     return Event(
         event_id=row["event_id"],
         ts_us=row["ts_us"],
@@ -142,6 +148,8 @@ def _event(row: sqlite3.Row, with_signals: bool) -> Event:
         org_id=row["org_id"],
         client_ip=row["client_ip"],
         user_agent=row["user_agent"],
+        client_fingerprint=row["client_fingerprint"] if "client_fingerprint" in columns else None,
+        client_tls=row["client_tls"] if "client_tls" in columns else None,
         model=row["model"],
         upstream=row["upstream"],
         stream=bool(row["stream"]),
@@ -155,7 +163,7 @@ def _event(row: sqlite3.Row, with_signals: bool) -> Event:
         ttft_ms=row["ttft_ms"],
         error_code=row["error_code"],
         extra=orjson.loads(row["extra"]) if row["extra"] else {},
-        signals=_signals(row) if with_signals else None,
+        signals=_signals(row) if "signals_version" in columns else None,
     )
 
 
@@ -287,10 +295,10 @@ def iter_events(path: Path, since_us: int | None = None, until_us: int | None = 
         params.append(until_us)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     try:
-        # A database of an earlier release, opened read-only, has no signal columns (nothing was stored).
-        with_signals = "signals_version" in {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+        # A database of an earlier release, opened read-only, lacks the columns added since (nothing was stored).
+        columns = frozenset(row[1] for row in conn.execute("PRAGMA table_info(events)"))
         cursor = conn.execute(f"SELECT * FROM events {where} ORDER BY ts_us, rowid", params)  # noqa: S608
         for row in cursor:
-            yield _event(row, with_signals)
+            yield _event(row, columns)
     finally:
         conn.close()

@@ -25,6 +25,7 @@ from distillguard.gateway.auth import Authenticator, Principal
 from distillguard.gateway.client_ip import ClientIPResolver
 from distillguard.gateway.errors import GatewayError, error_body
 from distillguard.gateway.exchange import Exchange
+from distillguard.gateway.fingerprint import header_order, tls_fingerprint
 from distillguard.gateway.metrics import GatewayMetrics
 from distillguard.gateway.ratelimit_headers import decision_headers, window_headers
 from distillguard.gateway.responses import BytesResponse
@@ -70,6 +71,8 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.metrics.bind_event_queue(lambda: self.sink.depth, lambda: getattr(self.sink, "written", 0))
         self.client_ip = ClientIPResolver(settings.server.trusted_proxies)
+        header = settings.server.tls_fingerprint_header
+        self._tls_header = header.lower().encode("latin-1") if header else None
         self._max_body = settings.server.max_body_bytes
         self._max_tokens_cap = settings.server.max_tokens_cap
         self._completion_reserve = settings.limits.default_completion_reserve
@@ -155,8 +158,11 @@ class Gateway:
 
     def _begin(self, scope: Scope) -> tuple[Event, str | None, str | None]:
         """The event of a call that just arrived, with its Authorization and Content-Length headers."""
-        authorization = user_agent = forwarded_for = content_length = None
+        authorization = user_agent = forwarded_for = content_length = tls = None
+        names: list[bytes] = []
+        tls_header = self._tls_header
         for name, value in scope["headers"]:
+            names.append(name)
             if name == b"authorization":
                 authorization = value.decode("latin-1")
             elif name == b"user-agent":
@@ -165,15 +171,21 @@ class Gateway:
                 forwarded_for = value.decode("latin-1")
             elif name == b"content-length":
                 content_length = value.decode("latin-1")
+            elif name == tls_header:
+                tls = value.decode("latin-1")
         peer = scope.get("client")
+        peer_ip = peer[0] if peer else None
         ts_us = time.time_ns() // 1000
         event = Event(
             event_id=new_request_id(ts_us),
             ts_us=ts_us,
             endpoint=scope["path"],
             request_raw=b"{}",
-            client_ip=self.client_ip.resolve(peer[0] if peer else None, forwarded_for),
+            client_ip=self.client_ip.resolve(peer_ip, forwarded_for),
             user_agent=user_agent,
+            client_fingerprint=header_order(names, tls_header),
+            # Anyone can send the header: it is believed only from a trusted fronting proxy.
+            client_tls=tls_fingerprint(tls) if tls is not None and self.client_ip.trusted(peer_ip) else None,
         )
         return event, authorization, content_length
 

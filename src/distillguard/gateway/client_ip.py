@@ -23,6 +23,10 @@ class ClientIPResolver:
             return False
         return any(ip in net for net in self._networks)
 
+    def trusted(self, peer: str | None) -> bool:
+        """Whether ``peer`` is one of the trusted proxies (whose forwarded headers are believed)."""
+        return bool(self._networks) and peer is not None and self._trusted(peer)
+
     def resolve(self, peer: str | None, forwarded_for: str | None) -> str | None:
         if not self._networks or peer is None or not forwarded_for or not self._trusted(peer):
             return peer
