@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import typer
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from distillguard.cli import app
@@ -84,22 +86,18 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
     assert "s3cr3t" not in shown and "up-key" not in shown and "http://x/v1" in shown
 
 
+def leaf_commands(group: TyperGroup, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    for name, command in group.commands.items():
+        if isinstance(command, TyperGroup):
+            out += leaf_commands(command, (*prefix, name))
+        else:
+            out.append((*prefix, name))
+    return out
+
+
 def test_every_command_has_help_with_an_example() -> None:
-    for command in (
-        ["serve"],
-        ["mock-upstream"],
-        ["keys", "create"],
-        ["keys", "list"],
-        ["keys", "revoke"],
-        ["accounts", "set"],
-        ["accounts", "export"],
-        ["accounts", "import"],
-        ["events", "export"],
-        ["config", "show"],
-        ["demo"],
-        ["simulate"],
-        ["analyze"],
-        ["evaluate"],
-        ["train"],
-    ):
+    commands = leaf_commands(typer.main.get_group(app))
+    assert ("review", "confirm") in commands and ("admin", "token", "create") in commands and len(commands) > 25
+    for command in commands:
         assert "Example:" in run(*command, "--help"), command

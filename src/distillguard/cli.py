@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from distillguard.config import ConfigError, Settings, UpstreamConfig, load_settings
+from distillguard.config import ConfigError, Level, Settings, UpstreamConfig, load_settings
 from distillguard.timefmt import parse_rfc3339, rfc3339
+
+if TYPE_CHECKING:
+    from distillguard.respond.book import CaseBook
 
 app = typer.Typer(
     help="Defend an OpenAI-compatible API against model extraction.",
@@ -23,10 +28,19 @@ keys_app = typer.Typer(help="Issue, list and revoke API keys.", no_args_is_help=
 accounts_app = typer.Typer(help="Create, update, list, import and export accounts.", no_args_is_help=True)
 events_app = typer.Typer(help="Read the event log.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+review_app = typer.Typer(
+    help="Review cases: list, show, confirm, reverse, escalate; appeals, the audit trail, labels.",
+    no_args_is_help=True,
+)
+admin_app = typer.Typer(help="Administer the admin API.", no_args_is_help=True)
+admin_token_app = typer.Typer(help="Issue, list and revoke admin API tokens.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(events_app, name="events")
 app.add_typer(config_app, name="config")
+app.add_typer(review_app, name="review")
+app.add_typer(admin_app, name="admin")
+admin_app.add_typer(admin_token_app, name="token")
 
 # Off a terminal rich would wrap tables at 80 columns; logs and CI read better unwrapped.
 out = Console(width=None if sys.stdout.isatty() else 200)
@@ -576,6 +590,474 @@ def train(
 
     model, rows, attacks = run(data, out_file, version)
     err.print(f"trained {model.version} on {rows} snapshots ({attacks} of attackers); wrote {out_file}")
+
+
+# review ---------------------------------------------------------------------------------------------
+CaseStatusOption = Literal["open", "escalated", "confirmed", "reversed"]
+LevelOption = Literal["watch", "throttle", "degrade", "challenge", "block"]
+Reviewer = Annotated[
+    str | None, typer.Option("--reviewer", "-r", help="Who decides (recorded in the audit trail); default $USER.")
+]
+Reason = Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail and as the label's reason).")]
+
+
+def _book(config: Path | None, data_dir: Path | None) -> CaseBook:
+    """The case book in the state store of the configured data directory."""
+    from distillguard.respond.book import CaseBook
+    from distillguard.store import open_store
+
+    settings = _settings(config, data_dir)
+    store = open_store(settings.data_dir, settings.store_url, settings.secret)
+    return CaseBook(store.engine, store.secret, settings.respond, settings.detect.thresholds)
+
+
+def _reviewer(reviewer: str | None) -> str:
+    name = (reviewer or os.environ.get("USER") or "").strip()
+    if not name:
+        err.print("[red]error:[/red] give --reviewer NAME (there is no $USER to default to)")
+        raise typer.Exit(2)
+    return name
+
+
+def _case_failed(exc: Exception) -> typer.Exit:
+    return _fail(escape(str(getattr(exc, "message", exc))))
+
+
+def _json_out(payload: Any) -> None:
+    sys.stdout.write(orjson.dumps(payload).decode() + "\n")
+
+
+def _cases_table(cases: list[dict[str, Any]], title: str | None = None) -> Table:
+    table = Table("case", "subject", "members", "status", "proposed", "applied", "risk", "updated", title=title)
+    for c in cases:
+        subject = f"{c['subject']['kind']}:{c['subject']['id']}"
+        risk = "" if c["risk"] is None else f"{c['risk']:.3f}"
+        table.add_row(
+            c["case_id"],
+            escape(subject),
+            str(len(c["members"])),
+            c["status"],
+            c["proposed"],
+            c["applied"],
+            risk,
+            c["updated_at"],
+        )
+    return table
+
+
+def _audit_table(entries: list[dict[str, Any]], title: str | None = None) -> Table:
+    table = Table("seq", "at", "actor", "action", "case", "account", title=title)
+    table.add_column("detail", overflow="fold")
+    for e in entries:
+        table.add_row(
+            str(e["seq"]),
+            e["at"],
+            escape(e["actor"]),
+            e["action"],
+            e["case_id"] or "",
+            escape(e["account_id"] or ""),
+            escape(orjson.dumps(e["detail"], option=orjson.OPT_SORT_KEYS).decode()),
+        )
+    return table
+
+
+@review_app.command("list")
+def review_list(
+    status: Annotated[CaseStatusOption | None, typer.Option("--status", help="Only cases in this state.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many (newest first).")] = 100,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """List cases, the most recently updated first, with the count of cases in each state.
+
+    Example: distillguard review list --data-dir ./dg --status open
+    """
+    book = _book(config, data_dir)
+    cases = [c.to_json() for c in book.cases(status, limit)]
+    counts = book.count_cases()
+    if as_json:
+        _json_out(cases)
+        return
+    if not cases:
+        out.print("no cases" + (f" {status}" if status else ""))
+    else:
+        out.print(_cases_table(cases))
+    err.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no cases at all")
+
+
+@review_app.command("show")
+def review_show(
+    case_id: Annotated[str, typer.Argument(help="The case id (case_...).")],
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show a case: its members' standings, the appeals filed and its audit entries.
+
+    Example: distillguard review show --data-dir ./dg case_3f2a9c1b7d4e
+    """
+    from distillguard.gateway.admin import case_detail
+    from distillguard.respond.book import CaseError
+
+    book = _book(config, data_dir)
+    try:
+        detail = case_detail(book, case_id)
+    except CaseError as exc:
+        raise _case_failed(exc) from None
+    if as_json:
+        _json_out(detail)
+        return
+    out.print(_cases_table([detail], title=f"case {case_id}"))
+    if detail["reasons"]:
+        out.print("reasons: " + escape(", ".join(str(r) for r in detail["reasons"])))
+    standings = Table("account", "level", "pending", "confirmed", "exempt until", "source", "case", title="standings")
+    for st in detail["standings"]:
+        standings.add_row(
+            escape(st["account_id"]),
+            st["level"],
+            st["pending"] or "",
+            "yes" if st["confirmed"] else "no",
+            st["exempt_until"] or "",
+            st["source"],
+            st["case_id"] or "",
+        )
+    out.print(standings)
+    if len(detail["members"]) > len(detail["standings"]):
+        out.print(f"(standings of the first {len(detail['standings'])} of {len(detail['members'])} members)")
+    if detail["appeals"]:
+        appeals = Table("appeal", "account", "filed", "contact", "message", title="appeals")
+        for a in detail["appeals"]:
+            appeals.add_row(
+                a["appeal_id"], escape(a["account_id"]), a["filed_at"], escape(a["contact"] or ""), escape(a["message"])
+            )
+        out.print(appeals)
+    else:
+        out.print("no appeals")
+    out.print(_audit_table(detail["audit"], title="audit trail"))
+
+
+def _decide(
+    action: str,
+    case_id: str,
+    reason: str,
+    reviewer: str | None,
+    config: Path | None,
+    data_dir: Path | None,
+    level: Level | None = None,
+    as_json: bool = False,
+) -> None:
+    from distillguard.respond.book import CaseError
+
+    name = _reviewer(reviewer)
+    book = _book(config, data_dir)
+    try:
+        if action == "confirm":
+            case = book.confirm(case_id, name, reason, level)
+        elif action == "reverse":
+            case = book.reverse(case_id, name, reason)
+        else:
+            case = book.escalate(case_id, name, reason)
+    except CaseError as exc:
+        raise _case_failed(exc) from None
+    if as_json:
+        _json_out(case.to_json())
+        return
+    members = f"{len(case.members)} account" + ("" if len(case.members) == 1 else "s")
+    out.print(f"case {case.case_id} {case.status} by {escape(name)}: {case.applied} applies to {members}")
+    if action != "escalate":
+        err.print("running gateways apply it at their next sync (respond.sync_interval_s)")
+
+
+@review_app.command("confirm")
+def review_confirm(
+    case_id: Annotated[str, typer.Argument(help="The case id.")],
+    reason: Reason,
+    reviewer: Reviewer = None,
+    level: Annotated[
+        LevelOption | None, typer.Option("--level", help="Apply this level instead of the proposed one.")
+    ] = None,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the updated case as JSON.")] = False,
+) -> None:
+    """Confirm a case: the proposed level (or --level) applies to every member and holds until reversed.
+
+    Example: distillguard review confirm --data-dir ./dg case_3f2a9c1b7d4e --reason "harvester" --level block
+    """
+    _decide("confirm", case_id, reason, reviewer, config, data_dir, level, as_json)
+
+
+@review_app.command("reverse")
+def review_reverse(
+    case_id: Annotated[str, typer.Argument(help="The case id.")],
+    reason: Reason,
+    reviewer: Reviewer = None,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the updated case as JSON.")] = False,
+) -> None:
+    """Reverse a case: service is restored to every member, and detection leaves them alone for a while.
+
+    Example: distillguard review reverse --data-dir ./dg case_3f2a9c1b7d4e --reason "university eval run, agreed"
+    """
+    _decide("reverse", case_id, reason, reviewer, config, data_dir, None, as_json)
+
+
+@review_app.command("escalate")
+def review_escalate(
+    case_id: Annotated[str, typer.Argument(help="The case id.")],
+    reason: Reason,
+    reviewer: Reviewer = None,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the updated case as JSON.")] = False,
+) -> None:
+    """Hand a case to a senior reviewer; what applies to the accounts does not change.
+
+    Example: distillguard review escalate --data-dir ./dg case_3f2a9c1b7d4e --reason "large customer, needs sign-off"
+    """
+    _decide("escalate", case_id, reason, reviewer, config, data_dir, None, as_json)
+
+
+@review_app.command("appeal")
+def review_appeal(
+    case_id: Annotated[str, typer.Argument(help="The case id the customer quotes.")],
+    account: Annotated[str, typer.Option("--account", "-a", help="The appealing account (a member of the case).")],
+    message: Annotated[str, typer.Option("--message", "-m", help="The customer's appeal.")],
+    contact: Annotated[str | None, typer.Option("--contact", help="How to reach the customer.")] = None,
+    reviewer: Reviewer = None,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the appeal as JSON.")] = False,
+) -> None:
+    """File an appeal on a customer's behalf (support staff, named in the audit trail); a confirmed case is
+    reopened for review.
+
+    Example: distillguard review appeal --data-dir ./dg case_3f2a9c1b7d4e --account acme --message "eval job"
+    """
+    from distillguard.respond.book import CaseError
+
+    book = _book(config, data_dir)
+    try:
+        filed = book.appeal(case_id, account, message, contact, filed_by=_reviewer(reviewer))
+    except CaseError as exc:
+        raise _case_failed(exc) from None
+    if as_json:
+        _json_out(filed.to_json())
+        return
+    out.print(f"appeal {filed.appeal_id} filed on case {case_id} for account {escape(account)}")
+
+
+@review_app.command("audit")
+def review_audit(
+    since: Annotated[int, typer.Option("--since", min=0, help="Only entries after this sequence number.")] = 0,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many entries.")] = 1000,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Recompute the whole hash chain instead; exit 1 if it is broken.")
+    ] = False,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Print the audit trail (oldest first), or check its hash chain with --verify.
+
+    Example: distillguard review audit --data-dir ./dg --verify
+    """
+    book = _book(config, data_dir)
+    if verify:
+        checked, broken = book.verify()
+        if as_json:
+            _json_out({"checked": checked, "intact": broken is None, "first_broken": broken})
+        if broken is not None:
+            err.print(
+                f"[red]audit trail broken at seq {broken}[/red]: the entry was changed, removed or inserted outside "
+                f"distillguard ({checked} entries before it check out)"
+            )
+            raise typer.Exit(1)
+        if not as_json:
+            out.print(f"audit trail intact: {checked} entries checked")
+        return
+    entries = [e.to_json() for e in book.audit(since, limit)]
+    if as_json:
+        _json_out(entries)
+        return
+    if not entries:
+        out.print("no audit entries" + (f" after seq {since}" if since else ""))
+        return
+    out.print(_audit_table(entries))
+
+
+@review_app.command("labels")
+def review_labels(
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="JSONL file to write (default: stdout).")] = None,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write reviewers' decisions as JSONL labels: "attack" for a confirmation, "benign" for a reversal.
+
+    Example: distillguard review labels --data-dir ./dg --out review-labels.jsonl
+    """
+    from distillguard.events.jsonl import write_jsonl
+
+    rows = _book(config, data_dir).labels()
+    if out_file is None or str(out_file) == "-":
+        sys.stdout.flush()
+        count = write_jsonl(rows, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    else:
+        with out_file.open("wb") as handle:
+            count = write_jsonl(rows, handle)
+    err.print(f"wrote {count} labels")
+
+
+def _campaign_rows(rows: list[dict[str, Any]]) -> list[tuple[str, list[str], Level, float | None, list[str]]]:
+    """Validate every campaign row before acting on any: (cluster id, members, verdict, risk, evidence kinds)."""
+    from distillguard.respond.policy import RANK
+
+    parsed = []
+    for n, row in enumerate(rows, 1):
+        try:
+            cluster_id = row["cluster_id"]
+            members = [m["account_id"] for m in row["members"]]
+            verdict = row["verdict"]
+            risk = row.get("risk")
+            reasons = [e["kind"] for e in row.get("evidence") or []]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"campaign {n}: missing or malformed field {exc}") from None
+        if not isinstance(cluster_id, str) or not cluster_id:
+            raise ValueError(f"campaign {n}: cluster_id must be a non-empty string")
+        if not members or not all(isinstance(m, str) and m for m in members):
+            raise ValueError(f"campaign {n} ({cluster_id}): members must name accounts")
+        if verdict not in RANK:
+            raise ValueError(f"campaign {n} ({cluster_id}): unknown verdict {verdict!r}")
+        if risk is not None and (isinstance(risk, bool) or not isinstance(risk, int | float)):
+            raise ValueError(f"campaign {n} ({cluster_id}): risk must be a number")
+        parsed.append((cluster_id, members, verdict, None if risk is None else float(risk), [str(r) for r in reasons]))
+    return parsed
+
+
+@review_app.command("import-campaigns")
+def review_import_campaigns(
+    clusters_file: Annotated[Path, typer.Argument(help="Campaigns file written by `distillguard analyze`.")],
+    min_level: Annotated[
+        LevelOption, typer.Option("--min-level", help="Open cases for campaigns judged at least this.")
+    ] = "throttle",
+    reviewer: Reviewer = None,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the cases as JSON.")] = False,
+) -> None:
+    """Open a case for each campaign `analyze` found at or above --min-level; every member's standing moves.
+
+    Example: distillguard review import-campaigns --data-dir ./dg verdicts.clusters.jsonl --min-level degrade
+    """
+    from distillguard.clusters.report import read_campaigns
+    from distillguard.respond.policy import RANK
+
+    name = _reviewer(reviewer)
+    try:
+        campaigns = _campaign_rows(read_campaigns(clusters_file))
+    except (OSError, ValueError) as exc:
+        raise _fail(escape(str(exc))) from None
+    chosen = [c for c in campaigns if RANK[c[2]] >= RANK[min_level]]
+    book = _book(config, data_dir)
+    done = []
+    for cluster_id, members, verdict, risk, reasons in chosen:
+        case = book.open_campaign_case(cluster_id, members, verdict, risk, reasons, actor=f"operator:{name}")
+        done.append({**case.to_json(), "opened": case.opened_at == case.updated_at})
+    if as_json:
+        _json_out(done)
+        return
+    skipped = len(campaigns) - len(chosen)
+    if not done:
+        out.print(f"no campaign at or above {min_level} ({skipped} below)")
+        return
+    table = Table("case", "campaign", "members", "proposed", "applied", "risk", "", title="campaign cases")
+    for c in done:
+        shown = "" if c["risk"] is None else f"{c['risk']:.3f}"
+        table.add_row(
+            c["case_id"],
+            escape(c["subject"]["id"]),
+            str(len(c["members"])),
+            c["proposed"],
+            c["applied"],
+            shown,
+            "opened" if c["opened"] else "updated",
+        )
+    out.print(table)
+    err.print(f"{len(done)} campaign cases ({skipped} campaigns below {min_level} skipped)")
+
+
+# admin ----------------------------------------------------------------------------------------------
+def _operator() -> str:
+    return "operator:" + (os.environ.get("USER") or "cli")
+
+
+@admin_token_app.command("create")
+def admin_token_create(
+    name: Annotated[str, typer.Option("--name", help="Who uses the token: the reviewer named in the audit trail.")],
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Issue an admin API token; it is printed once and stored only as a keyed hash.
+
+    Example: distillguard admin token create --data-dir ./dg --name alice
+    """
+    from distillguard.respond.book import CaseError
+
+    book = _book(config, data_dir)
+    try:
+        token_id, plaintext = book.create_admin_token(name, _operator())
+    except CaseError as exc:
+        raise _case_failed(exc) from None
+    if as_json:
+        _json_out({"token_id": token_id, "name": name.strip(), "token": plaintext})
+    else:
+        err.print(
+            f"admin token {token_id} for {escape(name.strip())} (shown once, it cannot be shown again; store it now):"
+        )
+        print(plaintext)
+
+
+@admin_token_app.command("list")
+def admin_token_list(config: ConfigFile = None, data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """List admin tokens (ids, names and state; never the tokens themselves).
+
+    Example: distillguard admin token list --data-dir ./dg
+    """
+    rows = _book(config, data_dir).admin_tokens()
+    if as_json:
+        _json_out(rows)
+        return
+    if not rows:
+        out.print("no admin tokens")
+        return
+    table = Table("token id", "name", "created", "state")
+    for r in rows:
+        state = "revoked " + r["revoked_at"] if r["revoked_at"] else "active"
+        table.add_row(r["token_id"], escape(r["name"]), r["created_at"], state)
+    out.print(table)
+
+
+@admin_token_app.command("revoke")
+def admin_token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token id shown by `admin token list`.")],
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke an admin token; the admin API refuses it from the next call.
+
+    Example: distillguard admin token revoke --data-dir ./dg 3f2a9c1b7d4e
+    """
+    from distillguard.respond.book import CaseError
+
+    try:
+        _book(config, data_dir).revoke_admin_token(token_id, _operator())
+    except CaseError as exc:
+        raise _case_failed(exc) from None
+    err.print(f"revoked admin token {token_id}")
 
 
 # config ---------------------------------------------------------------------------------------------

@@ -144,6 +144,93 @@ class DetectConfig(BaseModel):
         return value
 
 
+Level = Literal["allow", "watch", "throttle", "degrade", "challenge", "block"]
+Action = Literal["watch", "throttle", "tarpit", "degrade", "challenge", "block"]
+
+
+def _default_actions() -> dict[str, list[Action]]:
+    return {
+        "watch": ["watch"],
+        "throttle": ["throttle"],
+        "degrade": ["throttle", "degrade"],
+        "challenge": ["challenge"],
+        "block": ["block"],
+    }
+
+
+class ThrottleConfig(LimitSet):
+    """The tighter limits of a throttled account, on top of its tier's (``limits`` notation)."""
+
+    requests: list[str] = Field(default_factory=lambda: ["10/minute", "300/day"])
+    tokens: list[str] = Field(default_factory=lambda: ["20000/minute", "500000/day"])
+
+
+class DegradeConfig(BaseModel):
+    """What "degrade" does to a flagged account's calls (respond/degrade.py)."""
+
+    # What happens to reasoning traces (`reasoning_content` / `reasoning` of messages and stream deltas):
+    # "drop" removes them, "summarise" keeps the first `summary_chars` characters then " […]", "keep" leaves them.
+    reasoning: Literal["drop", "summarise", "keep"] = "drop"
+    summary_chars: int = Field(200, ge=0)
+    # Requests for log-probabilities: "drop" removes the parameters, "refuse" answers 400, "keep" passes them.
+    logprobs: Literal["drop", "refuse", "keep"] = "drop"
+    max_tokens_cap: int | None = Field(1024, ge=1)  # None: no cap
+    n_cap: int | None = Field(1, ge=1)  # None: no cap
+
+
+class ReviewConfig(BaseModel):
+    # A level at or above this opens a case for human review.
+    open_case_at: Level = "degrade"
+    # The strongest level applied without a reviewer: above it, the account gets this level until a reviewer
+    # confirms the case (then the proposed level applies) or reverses it.
+    automatic_up_to: Level = "degrade"
+    # After a reversal, detection does not act on the account again for this long (the reviewer's call stands).
+    reversal_exempt_days: float = Field(30.0, ge=0)
+
+
+class AllowlistConfig(BaseModel):
+    """Verified organisations and known evaluation partners: never acted on (what would have happened is logged)."""
+
+    orgs: list[str] = Field(default_factory=list)
+    accounts: list[str] = Field(default_factory=list)
+
+
+class RespondConfig(BaseModel):
+    # Act on verdicts in the gateway. "shadow": decide and log what would have happened, change nothing.
+    enabled: bool = True
+    mode: Literal["enforce", "shadow"] = "enforce"
+    # What each level does; levels: watch, throttle, degrade, challenge, block (the detector's verdicts).
+    actions: dict[str, list[Action]] = Field(default_factory=_default_actions)
+    # Hysteresis: a level is relaxed only once the risk is this far below its threshold and it held min_hold_s.
+    hysteresis: float = Field(0.1, ge=0, le=1)
+    min_hold_s: float = Field(600.0, ge=0)
+    # An automatic level lapses when no score has supported it for this long (reviewer-confirmed ones hold).
+    expire_after_s: float = Field(86400.0, gt=0)
+    tarpit_ms: int = Field(2000, ge=0, le=60_000)
+    throttle: ThrottleConfig = Field(default_factory=ThrottleConfig)
+    degrade: DegradeConfig = Field(default_factory=DegradeConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
+    allowlist: AllowlistConfig = Field(default_factory=AllowlistConfig)
+    # A verified account has met the challenge: it gets the level below (degrade) instead.
+    verified_passes_challenge: bool = True
+    # Where a challenged customer verifies their organisation (said in the 403 message).
+    verify_url: str = "https://example.com/verify-organization"
+    # If the scorer or the response store is unavailable: "open" serves (and reports it), "closed" refuses with 503.
+    fail_mode: Literal["open", "closed"] = "open"
+    # A scorer that has not finished a rescoring round for this long counts as unavailable.
+    scorer_stale_s: float = Field(10.0, gt=0)
+    # How often a gateway reads changes made elsewhere (reviews from the CLI, other replicas).
+    sync_interval_s: float = Field(1.0, gt=0)
+
+    @field_validator("actions")
+    @classmethod
+    def _known_levels(cls, value: dict[str, list[Action]]) -> dict[str, list[Action]]:
+        unknown = set(value) - {"watch", "throttle", "degrade", "challenge", "block"}
+        if unknown:
+            raise ValueError(f"unknown levels {sorted(unknown)}; expected watch, throttle, degrade, challenge, block")
+        return value
+
+
 class LoggingConfig(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "text"] = "json"
@@ -164,6 +251,7 @@ class Settings(BaseSettings):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
     detect: DetectConfig = Field(default_factory=DetectConfig)
+    respond: RespondConfig = Field(default_factory=RespondConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @classmethod

@@ -2,8 +2,8 @@
 
 Three populations call the gateway through the official openai SDK at once: a business app (steady, well under
 its limits), an evaluation run (benchmark prompts, bursty) and a harvester (chain-of-thought elicitation at the
-highest rate it can get, on a free-tier key). The table shows what the gateway did with each, live, and every
-call lands in the event log that detection reads.
+highest rate it can get, on a free-tier key). The table shows what the gateway did with each, live (detection's
+verdict, the response applied and its reasons), and every call lands in the event log that detection reads.
 """
 
 from __future__ import annotations
@@ -22,7 +22,17 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from distillguard.config import EventsConfig, LimitsConfig, LimitSet, ServerConfig, Settings, TierLimits, UpstreamConfig
+from distillguard.config import (
+    EventsConfig,
+    LimitsConfig,
+    LimitSet,
+    RespondConfig,
+    ServerConfig,
+    Settings,
+    ThrottleConfig,
+    TierLimits,
+    UpstreamConfig,
+)
 from distillguard.gateway.app import MOCK_UPSTREAM, Gateway, build_app
 from distillguard.logs import configure_logging
 
@@ -95,8 +105,9 @@ def _prompt(pop: Population, rng: random.Random) -> str:
 
 async def _drive(pop: Population, base_url: str, until: float, seed: int) -> None:
     rng = random.Random(seed)
-    # Like real clients, the SDK honours retry-after-ms on 429s (the harvester pushes on through them).
-    client = openai.AsyncOpenAI(base_url=base_url, api_key=pop.key or "sk-not-a-key", max_retries=2)
+    # Customers' SDKs honour retry-after-ms on 429s; the harvester does not wait, it keeps pushing.
+    retries = 0 if pop.name == "harvester" else 2
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=pop.key or "sk-not-a-key", max_retries=retries)
 
     async def worker() -> None:
         while time.monotonic() < until:
@@ -108,36 +119,49 @@ async def _drive(pop: Population, base_url: str, until: float, seed: int) -> Non
                 )
                 pop.outcomes["200 ok"] += 1
                 pop.tokens += reply.usage.total_tokens if reply.usage else 0
+                if pop.name == "harvester" and getattr(reply.choices[0].message, "reasoning_content", None) is None:
+                    pop.outcomes["degraded"] += 1  # the reasoning model's trace was withheld
             except openai.RateLimitError:
                 pop.outcomes["429 rate limited"] += 1
+                await asyncio.sleep(0.1)
+            except openai.PermissionDeniedError:
+                pop.outcomes["403 refused"] += 1
             except openai.AuthenticationError:
                 pop.outcomes["401 bad key"] += 1
             except openai.APIError as exc:
                 pop.outcomes[f"error {type(exc).__name__}"] += 1
             await asyncio.sleep(pop.pause_s * (0.5 + rng.random()))
 
-    await asyncio.gather(*(worker() for _ in range(pop.concurrency)))
+    workers = [asyncio.create_task(worker()) for _ in range(pop.concurrency)]
+    # A call still waiting out a retry-after at the end is abandoned: the demo ends on time.
+    _, late = await asyncio.wait(workers, timeout=max(0.0, until - time.monotonic()) + 0.5)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
     await client.close()
 
 
 def _table(populations: list[Population], gateway: Gateway, remaining: float) -> Table:
     table = Table(title=f"distillguard demo — traffic through the gateway ({max(0, remaining):.0f}s left)")
-    columns = ("population", "account", "tier", "200 ok", "429 rate limited", "401 bad key", "tokens", "verdict", "why")
+    columns = ("population", "tier", "200", "degraded", "429", "403", "401", "verdict", "response", "why")
+    counted = ("200 ok", "degraded", "429 rate limited", "403 refused", "401 bad key")
     for column in columns:
-        table.add_column(column, justify="right" if column[0].isdigit() or column == "tokens" else "left")
+        table.add_column(column, justify="right" if column[0].isdigit() or column == "degraded" else "left")
+    responder = gateway.responder
     for pop in populations:
         score = gateway.detection.current(pop.account) if gateway.detection is not None else None
         verdict = f"{score.verdict} ({score.risk:.2f})" if score is not None else "-"
         why = ", ".join(r.signal for r in score.reasons if r.weight > 0) if score is not None else ""
+        standing = responder.standings.get(pop.account) if responder is not None else None
+        response = "-"
+        if standing is not None and standing.level != "allow":
+            response = standing.level + (f" (review: {standing.pending})" if standing.pending else "")
         table.add_row(
             pop.name,
-            pop.account,
             pop.tier,
-            str(pop.outcomes["200 ok"]),
-            str(pop.outcomes["429 rate limited"]),
-            str(pop.outcomes["401 bad key"]),
-            str(pop.tokens),
+            *(str(pop.outcomes[c]) for c in counted),
             verdict,
+            response,
             why,
         )
     table.caption = f"events queued {gateway.sink.depth}, written {getattr(gateway.sink, 'written', 0)}"
@@ -152,11 +176,14 @@ async def run_demo(data_dir: Path, seconds: float, port: int, console: Console) 
         limits=LimitsConfig(
             default_tier="standard",
             tiers={
-                "free": TierLimits(account=LimitSet(requests=["60/minute"], tokens=["20000/minute"])),
+                # Per second, so that the harvester keeps getting some calls through all along the demo.
+                "free": TierLimits(account=LimitSet(requests=["3/second"], tokens=["60000/minute"])),
                 "standard": TierLimits(account=LimitSet(requests=["600/minute"], tokens=["400000/minute"])),
             },
         ),
         events=EventsConfig(flush_interval_ms=100),
+        # Throttled accounts get 30 calls a minute here (10 by default), so degraded answers show within the demo.
+        respond=RespondConfig(throttle=ThrottleConfig(requests=["30/minute"], tokens=["100000/minute"])),
     )
     gateway = Gateway(settings)
     populations = [
@@ -212,8 +239,11 @@ def demo(data_dir: Path, seconds: float, port: int) -> None:
     console.print(
         f"\nEvery call above is an event in {data_dir}/events.db. Try:\n"
         f"  distillguard events export --data-dir {data_dir} --out events.jsonl\n"
-        "The harvester was held to its free-tier limits and flagged by detection, with its reasons in the last\n"
-        "column, while the business app and the evaluation run (benchmark items with 'think step by step') passed.\n"
-        "Score a whole log the same way with\n"
+        "The harvester was held to its free-tier limits, flagged by detection (its reasons in the last column),\n"
+        "then throttled and degraded (reasoning traces withheld); blocking it waits for a reviewer, in the case\n"
+        "that was opened. The business app and the evaluation run (benchmark items with 'think step by step')\n"
+        "passed untouched. Review the case, and score a whole log the same way:\n"
+        f"  distillguard review list --data-dir {data_dir}\n"
+        f"  distillguard review show --data-dir {data_dir} <case_id>\n"
         f"  distillguard analyze --events events.jsonl --out verdicts.jsonl"
     )

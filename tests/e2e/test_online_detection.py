@@ -28,7 +28,8 @@ FLAGGED = {"throttle", "degrade", "challenge", "block"}
 
 
 def test_a_harvester_is_flagged_while_a_casual_user_is_not(start_gateway: StartGateway) -> None:
-    gw = start_gateway(accounts={"harvester": [], "casual": []})
+    # Detection alone: the response records what it would do and changes nothing (tests/e2e/test_response.py acts).
+    gw = start_gateway(config='[respond]\nmode = "shadow"\n', accounts={"harvester": [], "casual": []})
     rng = random.Random(3)
     harvester = openai.OpenAI(base_url=gw.base_url, api_key=gw.keys["harvester"], max_retries=0)
     casual = openai.OpenAI(base_url=gw.base_url, api_key=gw.keys["casual"], max_retries=0)
@@ -62,12 +63,16 @@ def test_a_harvester_is_flagged_while_a_casual_user_is_not(start_gateway: StartG
     assert all(e["signals"]["cot"] is None for e in by_account["casual"])
 
     # The verdict reached the harvester's next call (noted in its event); the casual user is never flagged.
-    assert (by_account["harvester"][-1]["extra"] or {}).get("verdict") in FLAGGED
+    last = by_account["harvester"][-1]["extra"] or {}
+    assert last.get("verdict") in FLAGGED
+    assert last["response"]["applied"] is False and last["response"]["why"] == "shadow"
     assert not any((e["extra"] or {}).get("verdict") in FLAGGED for e in by_account["casual"])
 
     changes = verdict_changes(gw)
     flagged = [c for c in changes if c["account_id"] == "harvester" and c["to"] in FLAGGED]
-    assert flagged and "cot_elicitation" in flagged[0]["reasons"]
+    # Every flag carries its reasons: the CoT rule, or the learned model when it alone is confident (which of the
+    # two comes first depends on when the background rescoring ran).
+    assert flagged and all({"cot_elicitation", "learned_model"} & set(c["reasons"]) for c in flagged)
     assert not any(c["account_id"] == "casual" and c["to"] in FLAGGED for c in changes)
 
 

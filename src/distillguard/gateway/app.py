@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from distillguard.config import Settings
 from distillguard.events import EventSink, open_sink
 from distillguard.events.schema import Event, unparsed_request
+from distillguard.gateway.admin import admin_routes
 from distillguard.gateway.auth import Authenticator, Principal
 from distillguard.gateway.client_ip import ClientIPResolver
 from distillguard.gateway.errors import GatewayError, error_body
@@ -38,12 +39,17 @@ from distillguard.gateway.validation import (
     parse_json_body,
     too_large,
 )
-from distillguard.limits import RateLimiter
+from distillguard.limits import RateLimiter, RuleSet
 from distillguard.mock_upstream.server import running_mock
+from distillguard.respond.degrade import ResponseDegrader
+from distillguard.respond.policy import ALLOW
 from distillguard.store import StateStore, open_store
 
 if TYPE_CHECKING:
     from distillguard.gateway.detection import OnlineDetection
+    from distillguard.gateway.enforcement import Enforcement
+    from distillguard.respond.book import CaseBook
+    from distillguard.respond.responder import Responder
 
 log = logging.getLogger(__name__)
 # The upstream base URL that asks for the in-process mock (demo, tests, benchmarks).
@@ -83,6 +89,21 @@ class Gateway:
             from distillguard.gateway.detection import OnlineDetection
 
             self.detection = OnlineDetection(settings.detect)
+        self.book: CaseBook | None = None
+        self.responder: Responder | None = None
+        self.enforcement: Enforcement | None = None
+        if settings.respond.enabled:
+            from distillguard.gateway.enforcement import Enforcement
+            from distillguard.respond.book import CaseBook
+            from distillguard.respond.responder import Responder
+
+            self.book = CaseBook(self.store.engine, self.store.secret, settings.respond, settings.detect.thresholds)
+            self.responder = Responder(settings.respond, self.book, watch_scorer=self.detection is not None)
+            self.enforcement = Enforcement(settings.respond, settings.server.max_tokens_cap)
+            if self.detection is not None:
+                self.detection.responder = self.responder
+            responder = self.responder
+            self.metrics.bind_response(lambda: float(responder.scorer_ok), lambda: float(responder.store_ok))
 
     # lifecycle --------------------------------------------------------------------------------------
     async def startup(self) -> None:
@@ -91,6 +112,9 @@ class Gateway:
                 upstream.base_url = await self._resources.enter_async_context(running_mock())
                 log.info("in-process mock upstream started", extra={"base_url": upstream.base_url})
         self.sink.start()
+        if self.responder is not None:
+            self.responder.load()
+            self.responder.start()
         if self.detection is not None:
             self.detection.start()
         # Everything alive now (modules, config, pools) lives as long as the process: move it out of the
@@ -106,6 +130,8 @@ class Gateway:
     async def shutdown(self) -> None:
         if self.detection is not None:
             await self.detection.stop()
+        if self.responder is not None:
+            await self.responder.stop()
         await self.router.close()
         await self._resources.aclose()
         depth = self.sink.depth
@@ -226,7 +252,16 @@ class Gateway:
             event.stream = req.stream
             if self.detection is not None:
                 self._detect(event, req, principal)
-            return await self._forward(event, req, principal, reply_headers, started)
+            rules, degrader = principal.rules, None
+            if self.responder is not None:
+                decision = self.responder.decide(principal.account)
+                if not self.responder.available:
+                    self.metrics.fail_mode_calls.labels(self.settings.respond.fail_mode).inc()
+                if decision is not ALLOW:
+                    assert self.enforcement is not None
+                    self.metrics.responses.labels(decision.level, str(decision.applied).lower()).inc()
+                    req, rules, degrader = await self.enforcement.apply(event, req, principal, decision)
+            return await self._forward(event, req, principal, rules, degrader, reply_headers, started)
         except GatewayError as err:
             if principal is not None and err.status != 429:
                 reply_headers.update(window_headers(*self.limiter.state(principal.rules)))
@@ -245,6 +280,8 @@ class Gateway:
         event: Event,
         req: CompletionRequest,
         principal: Principal,
+        rules: RuleSet,
+        degrader: ResponseDegrader | None,
         reply_headers: dict[str, str],
         started: float,
     ) -> ASGIApp:
@@ -263,7 +300,7 @@ class Gateway:
             )
         completion_tokens = req.max_tokens if req.max_tokens is not None else self._completion_reserve
         reserve = req.prompt_tokens_estimate + completion_tokens * req.n
-        decision = self.limiter.acquire(principal.rules, reserve)
+        decision = self.limiter.acquire(rules, reserve)
         reply_headers.update(decision_headers(decision))
         if not decision.allowed:
             rule = decision.denied_by
@@ -288,7 +325,7 @@ class Gateway:
                 kind="requests" if rule.kind == "requests" else "tokens",
             )
         assert decision.reservation is not None
-        exchange = Exchange(self, event, req, upstream, decision.reservation, reply_headers, started)
+        exchange = Exchange(self, event, req, upstream, decision.reservation, reply_headers, started, degrader)
         return await exchange.run()
 
     async def models(self, request: Request) -> ASGIApp:
@@ -363,6 +400,7 @@ class GatewayApp:
             # Non-POST calls to the completion paths reach Starlette, which answers 405.
             Route(CHAT, _unreachable, methods=["POST"]),
             Route(COMPLETIONS, _unreachable, methods=["POST"]),
+            *admin_routes(gateway),
         ]
         self.starlette = Starlette(
             routes=routes,

@@ -8,16 +8,18 @@ event is recorded (a few microseconds); rescoring (rules and the learned model) 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
+from distillguard.background import Background
 from distillguard.config import DetectConfig
 from distillguard.detect.model import RiskModel, shipped_model_available
 from distillguard.detect.scorer import AccountInfo, OnlineScorer, Score
 from distillguard.detect.signals import RequestSignals, extract
 from distillguard.detect.verdicts import Verdict
 from distillguard.events.schema import Event
+from distillguard.respond.responder import Responder
+from distillguard.respond.responder import Verdict as ResponderVerdict
 from distillguard.store.models import Account
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,9 @@ class OnlineDetection:
         thresholds: dict[Verdict, float] = {k: v for k, v in config.thresholds.items()}  # type: ignore[misc]
         self.scorer = OnlineScorer(load_model(config), thresholds, config.rescore_every)
         self._known: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Background("distillguard-rescoring", self.run)
+        # Who acts on verdicts (the response policy); told of every rescoring round and of failed ones.
+        self.responder: Responder | None = None
 
     @staticmethod
     def signals(body: dict[str, Any], endpoint: str) -> RequestSignals:
@@ -72,13 +76,19 @@ class OnlineDetection:
         verdicts: dict[str, Verdict] = {}
         while True:
             await asyncio.sleep(interval)
-            batch = self.scorer.take()
-            if batch.model is not None and batch.vectors:
-                # The model runs off the event loop; state keeps changing meanwhile, the batch holds its vectors.
-                await asyncio.to_thread(batch.predict)
-            else:
-                batch.predict()
-            for score in self.scorer.complete(batch):
+            try:
+                scores = await self._round()
+            except Exception:
+                log.exception("rescoring round failed")
+                if self.responder is not None:
+                    self.responder.scorer_failed()
+                continue
+            if self.responder is not None:
+                self.responder.on_verdicts(
+                    ResponderVerdict(s.account_id, s.verdict, s.risk, [r.signal for r in s.reasons], s.at_us)
+                    for s in scores
+                )
+            for score in scores:
                 previous = verdicts.get(score.account_id, "allow")
                 if score.verdict != previous:
                     verdicts[score.account_id] = score.verdict
@@ -93,14 +103,18 @@ class OnlineDetection:
                         },
                     )
 
+    async def _round(self) -> list[Score]:
+        batch = self.scorer.take()
+        if batch.model is not None and batch.vectors:
+            # The model runs off the event loop; state keeps changing meanwhile, the batch holds its vectors.
+            await asyncio.to_thread(batch.predict)
+        else:
+            batch.predict()
+        return list(self.scorer.complete(batch))
+
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self.run(), name="distillguard-rescoring")
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
         self.scorer.flush()

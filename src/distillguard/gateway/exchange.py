@@ -21,6 +21,7 @@ from distillguard.gateway.sse import CompletionTap, SSESplitter, event_data
 from distillguard.gateway.upstreams import Upstream
 from distillguard.gateway.validation import CHAT, CompletionRequest
 from distillguard.limits import Reservation
+from distillguard.respond.degrade import ResponseDegrader
 
 if TYPE_CHECKING:
     from distillguard.gateway.app import Gateway
@@ -63,8 +64,10 @@ class Exchange:
         reservation: Reservation,
         headers: dict[str, str],
         started: float,
+        degrader: ResponseDegrader | None = None,
     ) -> None:
         self.gw = gateway
+        self.degrader = degrader
         self.event = event
         self.req = req
         self.upstream = upstream
@@ -82,6 +85,8 @@ class Exchange:
             options = dict(body.get("stream_options") or {})
             options["include_usage"] = True
             return orjson.dumps({**body, "stream_options": options})
+        if self.req.rewritten:
+            return orjson.dumps(body)
         return self.event.request_raw
 
     def _pass_headers(self, resp: aiohttp.ClientResponse) -> None:
@@ -111,6 +116,8 @@ class Exchange:
         self._pass_headers(resp)
         if not self.req.stream:
             resp.release()
+            if self.degrader is not None:
+                body = self.degrader.whole(body)
             self.tap.whole(body)
             self.finish(200)
             return BytesResponse(body, 200, self.headers)
@@ -160,8 +167,11 @@ class Exchange:
                             chunk = orjson.loads(payload)
                         except orjson.JSONDecodeError:
                             chunk = None
-                        if isinstance(chunk, dict) and self.tap.chunk(chunk) and hide_usage:
-                            continue
+                        if isinstance(chunk, dict):
+                            if self.tap.chunk(chunk) and hide_usage:
+                                continue
+                            if self.degrader is not None and self.degrader.chunk(chunk):
+                                sse = b"data: " + orjson.dumps(chunk) + b"\n\n"
                     out.append(sse)
                 if out:
                     yield b"".join(out) if len(out) > 1 else out[0]
@@ -201,6 +211,10 @@ class Exchange:
         event.finish_reason = tap.finish_reason
         event.prompt_tokens = tap.prompt_tokens
         event.completion_tokens = tap.completion_tokens
+        if self.degrader is not None and self.degrader.applied:
+            response = event.extra.setdefault("response", {})
+            response["degraded"] = [*response.get("degraded", []), *self.degrader.applied]
+            response["reasoning_chars_removed"] = self.degrader.reasoning_chars_removed
         if tap.parts:
             cfg = self.gw.settings.events
             event.text, event.text_sha256 = retained_text(tap.text, cfg.text_mode, cfg.truncate_chars)

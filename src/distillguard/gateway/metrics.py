@@ -48,12 +48,34 @@ class GatewayMetrics:
             "distillguard_event_queue_depth", "Events queued, not yet written", registry=self.registry
         )
         self.events_written = Gauge("distillguard_events_written", "Events written since start", registry=self.registry)
+        self.responses = Counter(
+            "distillguard_response_decisions_total",
+            "Calls of accounts with a standing above allow, by level and whether it was applied",
+            ["level", "applied"],
+            registry=self.registry,
+        )
+        self.response_available = Gauge(
+            "distillguard_response_available",
+            "1 when the response's dependency is available, 0 when the fail mode applies",
+            ["component"],
+            registry=self.registry,
+        )
+        self.fail_mode_calls = Counter(
+            "distillguard_fail_mode_calls_total",
+            "Calls served (open) or refused (closed) while the response was unavailable",
+            ["mode"],
+            registry=self.registry,
+        )
         self._status_children: dict[tuple[str, int], Counter] = {}
         self._latency_children: dict[str, Histogram] = {}
 
     def bind_event_queue(self, depth: Callable[[], float], written: Callable[[], float]) -> None:
         self.event_queue_depth.set_function(depth)
         self.events_written.set_function(written)
+
+    def bind_response(self, scorer: Callable[[], float], store: Callable[[], float]) -> None:
+        self.response_available.labels("scorer").set_function(scorer)
+        self.response_available.labels("store").set_function(store)
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         # Cached children: labels() costs a dict build and a lock per call otherwise.

@@ -26,6 +26,8 @@ class CompletionRequest:
     n: int
     max_tokens: int | None
     prompt_tokens_estimate: int
+    # The body differs from what the client sent (degraded): forward ``body``, not the raw bytes.
+    rewritten: bool = False
 
 
 def parse_json_body(raw: bytes) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from distillguard.config import LimitsConfig, LimitSet
 from distillguard.store.models import Account
 from limits import RateLimitItem, parse_many
 
-Scope = Literal["key", "account", "org"]
+# "throttle": the tighter limits of an account the response policy throttles (respond.throttle).
+Scope = Literal["key", "account", "org", "throttle"]
 Kind = Literal["requests", "tokens"]
 
 
@@ -74,3 +75,9 @@ def resolve_rules(config: LimitsConfig, key_id: str, account: Account) -> RuleSe
         requests += r
         tokens += t
     return RuleSet(tuple(requests), tuple(tokens))
+
+
+def throttled(rules: RuleSet, account_id: str, limits: LimitSet) -> RuleSet:
+    """``rules`` plus the throttle limits of one account (their own windows, apart from the tier's)."""
+    requests, tokens = _scope_rules("throttle", account_id, limits)
+    return RuleSet(rules.requests + tuple(requests), rules.tokens + tuple(tokens))

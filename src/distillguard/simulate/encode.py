@@ -73,7 +73,8 @@ class EventEncoder:
                 "account_id": account_id,
                 "key_id": call.key_id,
                 "org_id": org_id,
-                "client": {"ip": call.ip, "user_agent": call.user_agent},
+                # No HTTP-stack fingerprints: the simulator does not model header order or TLS.
+                "client": {"ip": call.ip, "user_agent": call.user_agent, "fingerprint": None, "tls": None},
                 "endpoint": call.endpoint,
                 "model": call.body.get("model"),
                 "upstream": UPSTREAM,

@@ -11,23 +11,25 @@ import hmac
 import secrets
 
 PREFIX = "sk-dg-"
+# Admin tokens (reviewers, the admin API) have the same shape under their own prefix.
+ADMIN_PREFIX = "dg-admin-"
 KEY_ID_LEN = 12
-_SECRET_START = len(PREFIX) + KEY_ID_LEN + 1
 
 
-def new_key() -> tuple[str, str]:
+def new_key(prefix: str = PREFIX) -> tuple[str, str]:
     """Return ``(key_id, plaintext_key)``; the plaintext is shown once and never stored."""
     key_id = secrets.token_hex(KEY_ID_LEN // 2)
-    return key_id, f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    return key_id, f"{prefix}{key_id}_{secrets.token_urlsafe(32)}"
 
 
-def key_id_of(presented: str) -> str | None:
+def key_id_of(presented: str, prefix: str = PREFIX) -> str | None:
     """The key id inside a presented key, or None if it is not shaped like one of ours."""
-    if len(presented) <= _SECRET_START or not presented.startswith(PREFIX):
+    secret_start = len(prefix) + KEY_ID_LEN + 1
+    if len(presented) <= secret_start or not presented.startswith(prefix):
         return None
-    if presented[_SECRET_START - 1] != "_":
+    if presented[secret_start - 1] != "_":
         return None
-    key_id = presented[len(PREFIX) : _SECRET_START - 1]
+    key_id = presented[len(prefix) : secret_start - 1]
     if any(c not in "0123456789abcdef" for c in key_id):
         return None
     return key_id

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Index, MetaData, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 metadata = MetaData()
 
@@ -30,4 +44,105 @@ api_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Index("ix_api_keys_account", "account_id"),
+)
+
+# Response (respond/): cases for review, the standing of each account, appeals, labels, the audit trail.
+cases = Table(
+    "cases",
+    metadata,
+    # The reference a customer quotes in an appeal: "case_" + 12 hex digits.
+    Column("case_id", String(32), primary_key=True),
+    # "account" or "campaign" (a campaign case covers every member in `members`).
+    Column("subject_kind", String(16), nullable=False),
+    Column("subject_id", String(200), nullable=False),
+    Column("members", JSON, nullable=False),
+    # open, escalated (both awaiting a reviewer), confirmed, reversed.
+    Column("status", String(16), nullable=False),
+    # The level detection proposed, and the level applied while the case waits.
+    Column("proposed", String(16), nullable=False),
+    Column("applied", String(16), nullable=False),
+    Column("risk", Float, nullable=True),
+    Column("reasons", JSON, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_cases_status", "status", "updated_at"),
+    Index("ix_cases_subject", "subject_id"),
+)
+
+standings = Table(
+    "standings",
+    metadata,
+    Column("account_id", String(200), primary_key=True),
+    Column("level", String(16), nullable=False),
+    # A level detection proposed above what may be applied without review (awaiting the case).
+    Column("pending", String(16), nullable=True),
+    Column("confirmed", Boolean, nullable=False, default=False),
+    Column("exempt_until", DateTime(timezone=True), nullable=True),
+    Column("case_id", String(32), nullable=True),
+    Column("risk", Float, nullable=True),
+    Column("reasons", JSON, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("last_support", DateTime(timezone=True), nullable=False),
+    # The audit entry that last changed the row: replicas read rows changed since the last entry they saw.
+    Column("seq", BigInteger, nullable=False, index=True),
+)
+
+appeals = Table(
+    "appeals",
+    metadata,
+    Column("appeal_id", String(32), primary_key=True),
+    Column("case_id", String(32), ForeignKey("cases.case_id"), nullable=False, index=True),
+    Column("account_id", String(200), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("contact", String(320), nullable=True),
+    Column("filed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Reviewers' decisions as labels for training and evaluation (a reversal says "benign", a confirmation "attack").
+labels = Table(
+    "labels",
+    metadata,
+    Column("seq", BigInteger, primary_key=True),
+    Column("account_id", String(200), nullable=False, index=True),
+    Column("label", String(16), nullable=False),
+    Column("case_id", String(32), nullable=False),
+    Column("reviewer", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# The audit trail: append-only, hash-chained (each entry's hash covers the previous one's), never updated.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("case_id", String(32), nullable=True, index=True),
+    Column("account_id", String(200), nullable=True, index=True),
+    Column("detail", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+# One row: the newest entry's number and hash. Writers update it first, which serialises appends to the chain
+# (a row lock on PostgreSQL, the write lock on SQLite).
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+admin_tokens = Table(
+    "admin_tokens",
+    metadata,
+    Column("token_id", String(32), primary_key=True),
+    # Who acts with the token: the reviewer's name in the audit trail.
+    Column("name", String(200), nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
 )

@@ -184,6 +184,11 @@ class StateStore:
         return record.key, record.account
 
     @property
+    def engine(self) -> Engine:
+        """The store's engine, for the other tables kept in the same database (respond/book.py)."""
+        return self._engine
+
+    @property
     def secret(self) -> bytes:
         return self._secret
 

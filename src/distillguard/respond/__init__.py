@@ -1,0 +1,1 @@
+"""Response to detection: policy, enforcement, review, appeals and the audit trail."""
