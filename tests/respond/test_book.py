@@ -6,9 +6,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import orjson
 import pytest
 
 from distillguard.config import RespondConfig
+from distillguard.detect.evaluate import read_labels
 from distillguard.detect.verdicts import DEFAULT_THRESHOLDS
 from distillguard.respond.book import CaseBook, CaseError
 from distillguard.respond.responder import Responder, Verdict
@@ -52,7 +54,7 @@ def test_moves_are_persisted_with_audit_entries_and_one_case(book: CaseBook) -> 
     assert book.verify() == (5, None)
 
 
-def test_confirm_and_reverse_apply_to_every_member_and_leave_labels(book: CaseBook) -> None:
+def test_confirm_and_reverse_apply_to_every_member_and_leave_labels(book: CaseBook, tmp_path: Path) -> None:
     case = book.open_campaign_case("hydra-1", ["a", "b", "c"], "block", 0.99, ["shared_template"], "operator:ops")
     assert case.subject_kind == "campaign" and case.applied == "degrade"
     assert {book.standing(m).level for m in "abc"} == {"degrade"}
@@ -72,6 +74,10 @@ def test_confirm_and_reverse_apply_to_every_member_and_leave_labels(book: CaseBo
     ]
     with pytest.raises(CaseError, match="reason"):
         book.confirm(case.case_id, "alice", "  ")
+    # The labels are what `distillguard evaluate --labels` reads; the latest decision per account wins.
+    exported = tmp_path / "labels.jsonl"
+    exported.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in book.labels()))
+    assert {a: label.label for a, label in read_labels(exported).items()} == dict.fromkeys("abc", "benign")
 
 
 def test_appeals_attach_only_to_the_account_s_own_case_and_reopen_confirmed_ones(book: CaseBook) -> None:
