@@ -40,6 +40,8 @@ app.add_typer(events_app, name="events")
 app.add_typer(config_app, name="config")
 app.add_typer(review_app, name="review")
 app.add_typer(admin_app, name="admin")
+watermark_app = typer.Typer(help="Watermarks: detect them in text.", no_args_is_help=True)
+app.add_typer(watermark_app, name="watermark")
 admin_app.add_typer(admin_token_app, name="token")
 
 # Off a terminal rich would wrap tables at 80 columns; logs and CI read better unwrapped.
@@ -1058,6 +1060,55 @@ def admin_token_revoke(
     except CaseError as exc:
         raise _case_failed(exc) from None
     err.print(f"revoked admin token {token_id}")
+
+
+# watermark ------------------------------------------------------------------------------------------
+@watermark_app.command("detect")
+def watermark_detect(
+    source: Annotated[str, typer.Argument(help="A text file, or - for standard input.")],
+    account: Annotated[
+        list[str] | None, typer.Option("--account", "-a", help="Also try this account's key (repeatable).")
+    ] = None,
+    alpha: Annotated[float, typer.Option(help="Call it watermarked at p <= alpha.")] = 1e-6,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Test a text for the text watermark: score, positions scored, exact p-value and the matching key.
+
+    Keys are derived from the deployment secret: the deployment's, plus those of the accounts named with --account
+    (the p-value is corrected for every key tried). Exit status 0 when detected, 3 when not.
+
+    Example: distillguard watermark detect --data-dir ./dg leaked.txt --account acme
+    """
+    from distillguard.store.secret import SECRET_FILE, load_or_create_secret
+    from distillguard.watermark.keys import Watermarks
+    from distillguard.watermark.text import detect
+
+    settings = _settings(config, data_dir)
+    try:
+        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {escape(source)}: {exc.strerror}") from None
+    text = raw.decode("utf-8", "replace")
+    if not 0 < alpha < 1:
+        raise _fail("--alpha must be between 0 and 1")
+    if not settings.secret and not (settings.data_dir / SECRET_FILE).is_file():
+        raise _fail(
+            f"no deployment secret in {escape(str(settings.data_dir))}: the keys derive from it (give the gateway's "
+            "--data-dir, or a configuration with `secret`)"
+        )
+    watermarks = Watermarks(settings.watermark, load_or_create_secret(settings.data_dir, settings.secret))
+    result = detect(text, watermarks.keys_for(list(account or [])), alpha)
+    if as_json:
+        _json_out(result.to_json())
+    else:
+        verdict = "[bold red]watermarked[/bold red]" if result.detected else "not detected"
+        out.print(
+            f"{verdict}: p = {result.p_value:.3g} (alpha {alpha:g}), {result.hits} of {result.scored} positions "
+            f"agree with key {result.key_id} (expected {result.expected:.1f}), {result.keys_tried} tests"
+        )
+    raise typer.Exit(0 if result.detected else 3)
 
 
 # config ---------------------------------------------------------------------------------------------

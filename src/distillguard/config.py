@@ -231,6 +231,18 @@ class RespondConfig(BaseModel):
         return value
 
 
+class WatermarkConfig(BaseModel):
+    """The text watermark on answers (docs/watermark.md)."""
+
+    # Mark every answer. Off by default: it rewrites customers' answers (meaning-preserving word choices).
+    enabled: bool = False
+    strength: Literal["standard", "strong"] = "standard"
+    # "deployment": one key for all; "account": a key per account, so a leaked text names its account.
+    key_scope: Literal["deployment", "account"] = "deployment"
+    # Accounts the response degrades are always marked, with their own account key, at this strength.
+    flagged_strength: Literal["standard", "strong"] = "strong"
+
+
 class LoggingConfig(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "text"] = "json"
@@ -252,6 +264,7 @@ class Settings(BaseSettings):
     events: EventsConfig = Field(default_factory=EventsConfig)
     detect: DetectConfig = Field(default_factory=DetectConfig)
     respond: RespondConfig = Field(default_factory=RespondConfig)
+    watermark: WatermarkConfig = Field(default_factory=WatermarkConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @classmethod

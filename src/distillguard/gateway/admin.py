@@ -26,6 +26,8 @@ from distillguard.gateway.errors import GatewayError, invalid
 from distillguard.gateway.responses import BytesResponse
 from distillguard.gateway.validation import parse_json_body, too_large
 from distillguard.respond.book import CaseBook, CaseError, CaseStatus
+from distillguard.watermark.result import DEFAULT_ALPHA
+from distillguard.watermark.text import detect
 
 if TYPE_CHECKING:
     from distillguard.gateway.app import Gateway
@@ -44,6 +46,7 @@ MAX_STANDINGS = 1000
 MAX_REASON = 10_000
 MAX_CONTACT = 320  # the appeals table's column
 MAX_ID = 200
+MAX_DETECT_ACCOUNTS = 1000
 
 _CASE_CODES = {400: "invalid_value", 404: "case_not_found", 409: "case_state", 429: "too_many_appeals"}
 
@@ -244,6 +247,27 @@ class AdminAPI:
         rows = await run_in_threadpool(lambda: list(book.labels()))
         return _json({"object": "list", "data": rows})
 
+    async def watermark_detect(self, request: Request) -> ASGIApp:
+        """POST /admin/v1/watermark/detect {"text", "accounts"?, "alpha"?}: the text watermark's detector."""
+        await self._reviewer(request)
+        body = await self._body(request)
+        text = body.get("text")
+        if not isinstance(text, str):
+            raise GatewayError(
+                400, "Missing required parameter: 'text' (a string).", "missing_required_parameter", "text"
+            )
+        accounts = body.get("accounts") or []
+        if not isinstance(accounts, list) or not all(isinstance(a, str) and 0 < len(a) <= MAX_ID for a in accounts):
+            raise invalid("`accounts` must be a list of account ids.", "accounts")
+        if len(accounts) > MAX_DETECT_ACCOUNTS:
+            raise invalid(f"`accounts` may name at most {MAX_DETECT_ACCOUNTS} accounts.", "accounts")
+        alpha = body.get("alpha", DEFAULT_ALPHA)
+        if not isinstance(alpha, int | float) or isinstance(alpha, bool) or not 0 < alpha < 1:
+            raise invalid("`alpha` must be a number between 0 and 1.", "alpha")
+        keys = self.gateway.watermarks.keys_for(accounts)
+        result = await run_in_threadpool(detect, text, keys, float(alpha))
+        return _json(result.to_json())
+
     # the customer's side ----------------------------------------------------------------------------
     async def appeal(self, request: Request) -> ASGIApp:
         """POST /v1/appeals with the customer's API key: an appeal against a case naming their account."""
@@ -303,6 +327,7 @@ def admin_routes(gateway: Gateway) -> list[Route]:
         Route(f"{ADMIN}/audit/verify", h(api.verify), methods=["GET"]),
         Route(f"{ADMIN}/accounts/{{account_id:path}}/standing", h(api.standing), methods=["GET"]),
         Route(f"{ADMIN}/labels", h(api.labels), methods=["GET"]),
+        Route(f"{ADMIN}/watermark/detect", h(api.watermark_detect), methods=["POST"]),
         # Handles its own errors (and logs the call like every customer call).
         Route(APPEALS, api.appeal, methods=["POST"]),
     ]

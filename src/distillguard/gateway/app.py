@@ -44,6 +44,8 @@ from distillguard.mock_upstream.server import running_mock
 from distillguard.respond.degrade import ResponseDegrader
 from distillguard.respond.policy import ALLOW
 from distillguard.store import StateStore, open_store
+from distillguard.watermark.keys import Watermarks
+from distillguard.watermark.response import ResponseWatermarker
 
 if TYPE_CHECKING:
     from distillguard.gateway.detection import OnlineDetection
@@ -77,6 +79,7 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.metrics.bind_event_queue(lambda: self.sink.depth, lambda: getattr(self.sink, "written", 0))
         self.client_ip = ClientIPResolver(settings.server.trusted_proxies)
+        self.watermarks = Watermarks(settings.watermark, self.store.secret)
         header = settings.server.tls_fingerprint_header
         self._tls_header = header.lower().encode("latin-1") if header else None
         self._max_body = settings.server.max_body_bytes
@@ -261,7 +264,8 @@ class Gateway:
                     assert self.enforcement is not None
                     self.metrics.responses.labels(decision.level, str(decision.applied).lower()).inc()
                     req, rules, degrader = await self.enforcement.apply(event, req, principal, decision)
-            return await self._forward(event, req, principal, rules, degrader, reply_headers, started)
+            watermarker = self.watermarks.for_call(principal.account.account_id, degrader is not None, event.endpoint)
+            return await self._forward(event, req, principal, rules, (degrader, watermarker), reply_headers, started)
         except GatewayError as err:
             if principal is not None and err.status != 429:
                 reply_headers.update(window_headers(*self.limiter.state(principal.rules)))
@@ -281,7 +285,7 @@ class Gateway:
         req: CompletionRequest,
         principal: Principal,
         rules: RuleSet,
-        degrader: ResponseDegrader | None,
+        transforms: tuple[ResponseDegrader | None, ResponseWatermarker | None],
         reply_headers: dict[str, str],
         started: float,
     ) -> ASGIApp:
@@ -325,7 +329,7 @@ class Gateway:
                 kind="requests" if rule.kind == "requests" else "tokens",
             )
         assert decision.reservation is not None
-        exchange = Exchange(self, event, req, upstream, decision.reservation, reply_headers, started, degrader)
+        exchange = Exchange(self, event, req, upstream, decision.reservation, reply_headers, started, *transforms)
         return await exchange.run()
 
     async def models(self, request: Request) -> ASGIApp:

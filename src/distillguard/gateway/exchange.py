@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
@@ -22,6 +22,7 @@ from distillguard.gateway.upstreams import Upstream
 from distillguard.gateway.validation import CHAT, CompletionRequest
 from distillguard.limits import Reservation
 from distillguard.respond.degrade import ResponseDegrader
+from distillguard.watermark.response import ResponseWatermarker
 
 if TYPE_CHECKING:
     from distillguard.gateway.app import Gateway
@@ -65,9 +66,11 @@ class Exchange:
         headers: dict[str, str],
         started: float,
         degrader: ResponseDegrader | None = None,
+        watermarker: ResponseWatermarker | None = None,
     ) -> None:
         self.gw = gateway
         self.degrader = degrader
+        self.watermarker = watermarker
         self.event = event
         self.req = req
         self.upstream = upstream
@@ -118,6 +121,8 @@ class Exchange:
             resp.release()
             if self.degrader is not None:
                 body = self.degrader.whole(body)
+            if self.watermarker is not None:
+                body = self.watermarker.whole(body)
             self.tap.whole(body)
             self.finish(200)
             return BytesResponse(body, 200, self.headers)
@@ -154,6 +159,7 @@ class Exchange:
     async def _relay(self, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         splitter = SSESplitter()
         hide_usage = not self.req.include_usage
+        last: dict[str, Any] | None = None
         status, code = 200, None
         try:
             async for data in resp.content.iter_any():
@@ -168,13 +174,18 @@ class Exchange:
                         except orjson.JSONDecodeError:
                             chunk = None
                         if isinstance(chunk, dict):
+                            last = chunk
+                            # What the client gets is what the event log keeps: transform, then tap.
+                            if self._transform(chunk):
+                                sse = b"data: " + orjson.dumps(chunk) + b"\n\n"
                             if self.tap.chunk(chunk) and hide_usage:
                                 continue
-                            if self.degrader is not None and self.degrader.chunk(chunk):
-                                sse = b"data: " + orjson.dumps(chunk) + b"\n\n"
                     out.append(sse)
                 if out:
                     yield b"".join(out) if len(out) > 1 else out[0]
+            if self.watermarker is not None:
+                for sse in self.watermarker.tail(last):
+                    yield sse
             if splitter.remainder.strip():
                 yield splitter.remainder
             if self.tap.error is not None:
@@ -194,6 +205,14 @@ class Exchange:
             resp.release()
             self.finish(status, code)
 
+    def _transform(self, chunk: dict[str, Any]) -> bool:
+        changed = False
+        if self.degrader is not None:
+            changed = self.degrader.chunk(chunk)
+        if self.watermarker is not None:
+            changed = self.watermarker.chunk(chunk) or changed
+        return changed
+
     def settle(self, tokens: int | None) -> None:
         if not self._settled:
             self._settled = True
@@ -211,6 +230,8 @@ class Exchange:
         event.finish_reason = tap.finish_reason
         event.prompt_tokens = tap.prompt_tokens
         event.completion_tokens = tap.completion_tokens
+        if self.watermarker is not None:
+            event.extra["watermark"] = self.watermarker.summary()
         if self.degrader is not None and self.degrader.applied:
             response = event.extra.setdefault("response", {})
             response["degraded"] = [*response.get("degraded", []), *self.degrader.applied]

@@ -1,0 +1,1 @@
+"""Watermarks on what we serve, their detectors, and provenance tests of suspect models."""

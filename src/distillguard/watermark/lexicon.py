@@ -1,0 +1,165 @@
+"""The meaning-preserving choices the text watermark makes: classes of interchangeable words and phrases.
+
+Each class lists variants that mean the same in the contexts the class allows. The watermark picks one variant per
+(class, previous word) with a keyed function, so which variant it favours changes with the context and word
+frequencies over a corpus do not give the key away (the idea of CATER, He et al. 2022). The detector finds every
+variant of every class in a text and checks how often the variant present is the keyed one.
+
+Rules a class can carry, so that a substitution never changes the meaning or breaks the grammar:
+
+- ``opener``: only at the start of a sentence and followed by a comma ("However," / "Nevertheless,");
+- ``before``: only after one of these words ("the whole" / "the entire"); ``not_before``: never after these
+  ("the need to" is a noun);
+- ``then_word``: only when a lowercase word follows ("it is done" / "it's done", never "as it is.");
+- ``then_number``: only before a number ("about 5" / "approximately 5").
+
+Level 1 classes are used at every strength; level 2 classes (wordier or more noticeable) only at the strongest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class WordClass:
+    cid: int
+    variants: tuple[tuple[str, ...], ...]  # each a lowercase phrase, split into words
+    level: int = 1
+    opener: bool = False
+    before: frozenset[str] | None = None
+    not_before: frozenset[str] = frozenset()
+    then_word: bool = False
+    then_number: bool = False
+
+
+_DETERMINERS = frozenset({"the", "this", "that", "your", "my", "our", "their", "his", "her", "its"})
+
+# (variants, options). The order of the variants never changes: their index is what the key selects.
+_SPECS: list[tuple[tuple[str, ...], dict[str, object]]] = [
+    # contractions of "not": equivalent in every register the models answer in
+    (("do not", "don't"), {}),
+    (("does not", "doesn't"), {}),
+    (("did not", "didn't"), {}),
+    (("is not", "isn't"), {}),
+    (("are not", "aren't"), {}),
+    (("was not", "wasn't"), {}),
+    (("were not", "weren't"), {}),
+    (("cannot", "can't"), {}),
+    (("could not", "couldn't"), {}),
+    (("would not", "wouldn't"), {}),
+    (("should not", "shouldn't"), {}),
+    (("will not", "won't"), {}),
+    (("have not", "haven't"), {}),
+    (("has not", "hasn't"), {}),
+    (("had not", "hadn't"), {}),
+    # subject + auxiliary, only inside a clause (a word must follow)
+    (("it is", "it's"), {"then_word": True}),
+    (("that is", "that's"), {"then_word": True}),
+    (("there is", "there's"), {"then_word": True}),
+    (("you are", "you're"), {"then_word": True}),
+    (("we are", "we're"), {"then_word": True}),
+    (("they are", "they're"), {"then_word": True}),
+    (("you will", "you'll"), {"then_word": True}),
+    (("we will", "we'll"), {"then_word": True}),
+    (("it will", "it'll"), {"level": 2, "then_word": True}),
+    # sentence openers (followed by a comma)
+    (("however", "nevertheless"), {"opener": True}),
+    (("additionally", "moreover", "furthermore", "in addition"), {"opener": True}),
+    (("for example", "for instance"), {"opener": True}),
+    (("therefore", "thus", "consequently", "as a result"), {"opener": True}),
+    (("overall", "in general"), {"opener": True}),
+    (("in summary", "in conclusion", "to summarize", "to sum up"), {"opener": True}),
+    (("first", "firstly"), {"opener": True}),
+    (("second", "secondly"), {"opener": True}),
+    (("third", "thirdly"), {"opener": True}),
+    (("finally", "lastly"), {"opener": True}),
+    (("of course", "naturally"), {"opener": True, "level": 2}),
+    (("in other words", "put differently"), {"opener": True}),
+    (("similarly", "likewise"), {"opener": True}),
+    (("instead", "rather"), {"opener": True, "level": 2}),
+    (("meanwhile", "in the meantime"), {"opener": True}),
+    (("in fact", "indeed"), {"opener": True}),
+    (("unfortunately", "regrettably"), {"opener": True, "level": 2}),
+    (("generally", "typically", "usually"), {"opener": True}),
+    # adverbs and adjectives that are synonyms wherever they stand
+    (("often", "frequently"), {}),
+    (("perhaps", "maybe"), {}),
+    (("usually", "typically"), {}),
+    (("quickly", "rapidly"), {}),
+    (("several", "a number of"), {}),
+    (("a lot of", "lots of"), {}),
+    (("approximately", "roughly", "about", "around"), {"then_number": True}),
+    (("whole", "entire"), {"before": _DETERMINERS}),
+    (("large", "big"), {"level": 2}),
+    (("huge", "enormous"), {}),
+    (("essential", "crucial", "vital"), {"level": 2}),
+    (("mostly", "largely", "mainly"), {}),
+    (("primarily", "chiefly"), {"level": 2}),
+    (("easily", "readily"), {"level": 2}),
+    (("completely", "entirely", "fully"), {}),
+    (("especially", "particularly"), {}),
+    (("slightly", "somewhat"), {"level": 2}),
+    (("nearly", "almost"), {}),
+    (("certainly", "definitely"), {}),
+    (("currently", "presently"), {"level": 2}),
+    (("such as", "including"), {}),
+    (("in order to", "so as to"), {"level": 2}),
+    (("because of", "due to"), {"level": 2}),
+    (("whether or not", "whether"), {"level": 2}),
+    (("need to", "have to"), {"not_before": _DETERMINERS | {"a", "an", "no", "any"}}),
+    (("to start", "to begin"), {}),
+    (("choose", "select"), {}),
+    (("each other", "one another"), {}),
+    (("kind of", "sort of"), {}),
+    (("anyone", "anybody"), {}),
+    (("someone", "somebody"), {}),
+    (("everyone", "everybody"), {}),
+    (("no one", "nobody"), {}),
+    (("although", "even though", "though"), {"then_word": True}),
+    (("more than", "over"), {"then_number": True}),
+    (("a variety of", "a range of"), {}),
+    (("allows you to", "lets you", "enables you to"), {}),
+    (("allows us to", "lets us", "enables us to"), {}),
+    (("keep in mind", "bear in mind"), {}),
+    (("make sure", "be sure"), {}),
+    (("right away", "immediately"), {}),
+    (("these days", "nowadays"), {}),
+    (("in the end", "ultimately"), {"opener": True}),
+    (("on the other hand", "conversely"), {"opener": True}),
+    (("for the most part", "mostly"), {"opener": True}),
+    (("due to the fact that", "because"), {"level": 2}),
+    (("spelled", "spelt"), {"level": 2}),
+    (("percent", "per cent"), {"level": 2}),
+    # spelling variants
+    (("toward", "towards"), {}),
+    (("among", "amongst"), {}),
+    (("afterward", "afterwards"), {}),
+    (("okay", "ok"), {"level": 2}),
+]
+
+# A formatting variant rather than a word: the apostrophe of a contraction or possessive, straight or curly.
+CURLY = "\u2019"
+APOSTROPHES = ("'", CURLY)
+
+
+def _build() -> tuple[WordClass, ...]:
+    out = []
+    for cid, (variants, options) in enumerate(_SPECS):
+        out.append(
+            WordClass(
+                cid=cid,
+                variants=tuple(tuple(v.split()) for v in variants),
+                level=int(options.get("level", 1)),  # type: ignore[call-overload]
+                opener=bool(options.get("opener", False)),
+                before=options.get("before"),  # type: ignore[arg-type]
+                not_before=options.get("not_before", frozenset()),  # type: ignore[arg-type]
+                then_word=bool(options.get("then_word", False)),
+                then_number=bool(options.get("then_number", False)),
+            )
+        )
+    return tuple(out)
+
+
+CLASSES: tuple[WordClass, ...] = _build()
+APOSTROPHE = WordClass(cid=len(CLASSES), variants=(("'",), (CURLY,)))

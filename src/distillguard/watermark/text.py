@@ -1,0 +1,419 @@
+"""The text watermark: keyed, meaning-preserving lexical choices, applied to any upstream's answer after the fact.
+
+One engine reads text token by token, in order, and finds the *sites* where a word class of the lexicon
+(watermark/lexicon.py) occurs in a context that allows it. The marker then writes, at each site, the variant a keyed
+pseudo-random function picks for (class, previous word); the detector counts the sites where the variant present is
+the keyed one. Both see the text the same way (the marker's output is what the detector reads), so a marked text
+scores a hit at every site it marked.
+
+Never touched: fenced and inline code, math between ``$``, URLs and e-mail addresses, quoted text, a whole answer
+that is JSON, capitalised words inside a sentence (names), and anything after a word that is not plain prose.
+
+Streaming: text is processed as it arrives; what can still change (an unfinished word, or the words of a phrase that
+may be a site, up to three words and the token after them) is held back, everything else is released at once.
+
+Under the null hypothesis (a text written without the key) the keyed choice at a site is independent of the text,
+so a site is a hit with probability 1/k for a class of k variants. Each (class, previous word) is scored once, so a
+repeated phrase cannot pile up evidence. The number of hits then follows a Poisson-binomial distribution, whose tail
+is computed exactly (watermark/stats.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from distillguard.watermark.lexicon import APOSTROPHE, APOSTROPHES, CLASSES, CURLY, WordClass
+from distillguard.watermark.result import DEFAULT_ALPHA, Detection
+from distillguard.watermark.stats import poisson_binomial_sf
+
+SCHEME = "lexical-v1"
+Strength = Literal["standard", "strong"]
+# The lexicon levels each strength uses.
+LEVELS: dict[str, int] = {"standard": 1, "strong": 2}
+
+# Tokens: words (with an inner apostrophe), numbers, whitespace runs, code fences, "$$", and any other single
+# character (nothing is ever dropped).
+_TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?|\d+(?:[.,]\d+)*|\s+|`{3,}|\$\$|[^\s]", re.DOTALL)
+# A whitespace-delimited piece that is an address, a path, a domain or an identifier, not prose: kept whole and
+# never marked ("often.perhaps@example.com", "a/b", "do_not", "e.g.", "x.y").
+_PIECES = re.compile(r"\s+|\S+")
+_COMPOUND = re.compile(r"[@_]|://|\w[./\\]\w")
+_SENTENCE_END = frozenset(".!?")
+_BULLETS = frozenset("-*•#>")
+_QUOTES_OPEN = frozenset('"“«')
+_URL_WORDS = frozenset({"http", "https", "ftp", "www", "mailto"})
+_MAX_HELD_TOKENS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class TextKey:
+    """A key of the text watermark. ``key_id`` names it in reports without revealing it."""
+
+    secret: bytes
+    scope: str  # "deployment", "account:<id>", "cluster:<id>"
+
+    @property
+    def key_id(self) -> str:
+        return hashlib.sha256(b"key-id:" + self.secret).hexdigest()[:12]
+
+
+def derive_key(deployment_secret: bytes, scope: str = "deployment") -> TextKey:
+    """The watermark key of a scope, derived from the deployment secret (never stored on its own)."""
+    return TextKey(hmac.new(deployment_secret, f"watermark:{SCHEME}:{scope}".encode(), "sha256").digest(), scope)
+
+
+class _Trie:
+    __slots__ = ("children", "terminals")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Trie] = {}
+        self.terminals: list[tuple[WordClass, int]] = []
+
+
+def _trie(classes: Iterable[WordClass]) -> _Trie:
+    root = _Trie()
+    for c in classes:
+        for index, words in enumerate(c.variants):
+            node = root
+            for w in words:
+                node = node.children.setdefault(w, _Trie())
+            node.terminals.append((c, index))
+    # Openers first: where a sentence opens with one and a comma follows, the opener class is the site.
+    return root
+
+
+_ROOT = _trie(CLASSES)
+
+
+def _lower(word: str) -> str:
+    return word.lower().replace(CURLY, "'")
+
+
+@dataclass(slots=True)
+class Site:
+    cls: WordClass
+    variant: int  # the variant present in the text (after marking: the one written)
+    context: str  # the previous word, lowercased ("" at the start)
+
+
+@dataclass(slots=True)
+class _State:
+    prev: str = ""
+    sentence_start: bool = True
+    in_fence: bool = False
+    in_code: bool = False
+    in_math: bool = False
+    in_quote: bool = False
+    in_url: bool = False
+    json: bool | None = None  # decided at the first visible token
+
+    @property
+    def protected(self) -> bool:
+        return self.in_fence or self.in_code or self.in_math or self.in_quote or self.in_url or bool(self.json)
+
+
+class Engine:
+    """Reads text token by token; finds sites; with a key, rewrites each site to the keyed variant."""
+
+    def __init__(self, key: TextKey | None = None, level: int = 2) -> None:
+        self.key = key
+        self.level = level
+        self.state = _State()
+        self.sites: list[Site] = []
+        self.changed = 0  # sites rewritten
+        self.words = 0  # prose words seen
+        self._pending = ""  # text not yet tokenised (an unfinished token)
+        self._held: list[str] = []
+        self._out: list[str] = []
+
+    # keyed choices ----------------------------------------------------------------------------------
+    def choice(self, cls: WordClass, context: str) -> int:
+        assert self.key is not None
+        digest = hashlib.blake2b(f"{cls.cid}\x00{context}".encode(), key=self.key.secret, digest_size=8).digest()
+        return int.from_bytes(digest, "big") % len(cls.variants)
+
+    # streaming --------------------------------------------------------------------------------------
+    def feed(self, text: str) -> str:
+        """Take the next piece of text; return what can be released now."""
+        data = self._pending + text
+        # Tokenise up to the last whitespace: what follows may be an unfinished word.
+        cut = len(data)
+        while cut > 0 and not data[cut - 1].isspace():
+            cut -= 1
+        self._pending = data[cut:]
+        self._tokens(data[:cut])
+        return self._release()
+
+    def flush(self) -> str:
+        """The end of the text: release everything."""
+        self._tokens(self._pending)
+        self._pending = ""
+        while self._held:
+            self._resolve(final=True)
+        return self._release()
+
+    def _tokens(self, text: str) -> None:
+        for piece in _PIECES.findall(text):
+            if not piece[0].isspace() and _COMPOUND.search(piece):
+                self._opaque(piece)
+            else:
+                for token in _TOKEN.findall(piece):
+                    self._token(token)
+
+    def _opaque(self, piece: str) -> None:
+        """An address, path or identifier: released as it is; it ends any phrase being held."""
+        while self._held:
+            self._resolve(final=True)
+        st = self.state
+        if st.json is None:
+            st.json = piece[0] in "{["
+        for char in piece:
+            if char in "`$\"“”«»":
+                self._punct(char)  # keep code, math and quote spans balanced
+        self._out.append(piece)
+        st.prev = "#"
+        st.sentence_start = piece[-1] in _SENTENCE_END
+
+    def _release(self) -> str:
+        out = "".join(self._out)
+        self._out.clear()
+        return out
+
+    # the token machine ------------------------------------------------------------------------------
+    def _token(self, token: str) -> None:
+        if self._held:
+            self._held.append(token)
+            self._resolve(final=False)
+            return
+        self._plain(token, candidate=True)
+
+    def _plain(self, token: str, candidate: bool) -> None:
+        """One token outside any held phrase: emit it (or start holding a possible site) and update the state."""
+        st = self.state
+        first = token[0]
+        if first.isspace():
+            self._out.append(token)
+            if "\n" in token:
+                st.sentence_start = True
+                st.in_url = False
+                st.in_quote = False
+            elif st.in_url:
+                st.in_url = False
+            return
+        if st.json is None:
+            st.json = first in "{["
+        if first.isalpha():
+            if candidate and not st.protected and _lower(token) in _ROOT.children:
+                self._held.append(token)
+                return
+            if not st.protected and ("'" in token or CURLY in token):
+                token = self._apostrophe(token)
+            self._word(token)
+            self._out.append(token)
+            return
+        self._out.append(token)
+        if first.isdigit():
+            st.prev = "#"
+            st.sentence_start = False
+            return
+        self._punct(token)
+
+    def _word(self, token: str) -> None:
+        st = self.state
+        low = _lower(token)
+        if low in _URL_WORDS:
+            st.in_url = True
+        if not st.protected:
+            self.words += 1
+        st.prev = low
+        st.sentence_start = False
+
+    def _punct(self, token: str) -> None:
+        st = self.state
+        if token.startswith("```"):
+            st.in_fence = not st.in_fence
+        elif st.in_fence:
+            return
+        elif token == "`":
+            st.in_code = not st.in_code
+        elif token in ("$", "$$"):
+            st.in_math = not st.in_math
+        elif token in _QUOTES_OPEN and not st.in_quote:
+            st.in_quote = True
+        elif token in ('"', "”", "»") and st.in_quote:
+            st.in_quote = False
+        elif token == "@":
+            st.in_url = True
+        elif token in _SENTENCE_END:
+            st.sentence_start = True
+        elif token in _BULLETS and st.sentence_start:
+            pass  # a list bullet: the sentence still starts after it
+        elif token in ":/" and st.in_url:
+            pass
+        else:
+            st.sentence_start = False
+
+    def _resolve(self, final: bool) -> None:
+        """Decide what the held tokens are: a site (marked and released) or plain words."""
+        held = self._held
+        node = _ROOT
+        j = 0
+        best: tuple[int, list[tuple[WordClass, int]]] | None = None
+        exhausted = False
+        while True:
+            if j >= len(held):
+                exhausted = True
+                break
+            child = node.children.get(_lower(held[j])) if held[j][0].isalpha() else None
+            if child is None:
+                break
+            node = child
+            j += 1
+            if node.terminals:
+                best = (j, node.terminals)
+            if j >= len(held):
+                exhausted = True
+                break
+            if held[j] != " ":
+                break
+            j += 1
+        if exhausted and node.children and not final and len(held) < _MAX_HELD_TOKENS:
+            return  # the phrase may still go on
+        if best is None:
+            self._release_first()
+            return
+        end, terminals = best
+        # Conditions look at up to two tokens after the phrase: wait for them unless the text has ended.
+        if not final and len(held) < end + 2 and len(held) < _MAX_HELD_TOKENS:
+            return
+        site = self._site(terminals, held, end)
+        if site is None:
+            self._release_first()
+            return
+        cls, variant = site
+        phrase = held[:end]
+        rest = held[end:]
+        self._held = []
+        written = variant
+        if self.key is not None and cls.level <= self.level:
+            written = self.choice(cls, self.state.prev)
+            if written != variant:
+                phrase = [_cased(" ".join(cls.variants[written]), phrase[0])]
+                self.changed += 1
+        self.sites.append(Site(cls, written, self.state.prev))
+        if "'" in phrase[-1] or CURLY in phrase[-1]:
+            phrase[-1] = self._apostrophe(phrase[-1])
+        self.state.prev = cls.variants[written][-1]
+        self.state.sentence_start = False
+        self.words += len(cls.variants[variant])
+        self._out.extend(phrase)
+        for token in rest:
+            self._token(token)
+
+    def _apostrophe(self, word: str) -> str:
+        """The apostrophe of a contraction or possessive is a site of its own: straight or curly."""
+        present = 1 if CURLY in word else 0
+        written = present
+        if self.key is not None:
+            written = self.choice(APOSTROPHE, self.state.prev)
+            if written != present:
+                word = word.replace(APOSTROPHES[present], APOSTROPHES[written])
+                self.changed += 1
+        self.sites.append(Site(APOSTROPHE, written, self.state.prev))
+        return word
+
+    def _release_first(self) -> None:
+        held, self._held = self._held, []
+        self._plain(held[0], candidate=False)
+        for token in held[1:]:
+            self._token(token)
+
+    def _site(self, terminals: list[tuple[WordClass, int]], held: list[str], end: int) -> tuple[WordClass, int] | None:
+        st = self.state
+        first = held[0]
+        capital = first[0].isupper()
+        after = held[end] if end < len(held) else ""
+        after2 = held[end + 1] if end + 1 < len(held) else ""
+        for cls, variant in sorted(terminals, key=lambda t: not t[0].opener):
+            if cls.opener:
+                if st.sentence_start and after == ",":
+                    return cls, variant
+                continue
+            if capital and not st.sentence_start:
+                continue  # a capitalised word inside a sentence may be a name
+            if (cls.before is not None and st.prev not in cls.before) or st.prev in cls.not_before:
+                continue
+            if cls.then_word and not (after == " " and after2[:1].isalpha() and after2[:1].islower()):
+                continue
+            if cls.then_number and not (after == " " and after2[:1].isdigit()):
+                continue
+            return cls, variant
+        return None
+
+
+def _cased(replacement: str, original: str) -> str:
+    if original[:1].isupper():
+        return replacement[:1].upper() + replacement[1:]
+    return replacement
+
+
+def mark(text: str, key: TextKey, strength: Strength = "standard") -> str:
+    """The text with every site it has written with the keyed variant."""
+    engine = Engine(key, LEVELS[strength])
+    return engine.feed(text) + engine.flush()
+
+
+@dataclass(slots=True)
+class MarkStats:
+    sites: int = 0
+    changed: int = 0
+    words: int = 0
+    by_class: dict[int, int] = field(default_factory=dict)
+
+
+def sites(text: str) -> list[Site]:
+    """Every site of a text, as the detector sees them."""
+    engine = Engine()
+    engine.feed(text)
+    engine.flush()
+    return engine.sites
+
+
+def detect(
+    text: str,
+    keys: Sequence[TextKey],
+    alpha: float = DEFAULT_ALPHA,
+) -> Detection:
+    """Whether ``text`` carries the watermark of one of ``keys``, with an exact p-value.
+
+    Each key is tested twice (the sites of the standard lexicon, and of the strong one), and the best p-value is
+    multiplied by the number of tests (Bonferroni), so trying more keys never makes a false detection likelier.
+    """
+    found = sites(text)
+    tests = max(1, 2 * len(keys))
+    best: Detection | None = None
+    for key in keys:
+        engine = Engine(key)
+        for level in (1, 2):
+            seen: set[tuple[int, str]] = set()
+            ks: list[int] = []
+            hits = 0
+            for s in found:
+                if s.cls.level > level or (s.cls.cid, s.context) in seen:
+                    continue
+                seen.add((s.cls.cid, s.context))
+                ks.append(len(s.cls.variants))
+                hits += engine.choice(s.cls, s.context) == s.variant
+            expected = sum(1 / k for k in ks)
+            p = min(1.0, poisson_binomial_sf(hits, ks) * tests) if ks else 1.0
+            result = Detection(SCHEME, key.key_id, len(ks), hits, expected, p, alpha, tests)
+            if best is None or (result.p_value, -result.scored) < (best.p_value, -best.scored):
+                best = result
+    if best is None:
+        return Detection(SCHEME, None, 0, 0, 0.0, 1.0, alpha, tests)
+    return best
