@@ -88,6 +88,7 @@ def _trie(classes: Iterable[WordClass]) -> _Trie:
 
 
 _ROOT = _trie(CLASSES)
+_ROOT_WORDS = frozenset(_ROOT.children)
 
 
 def _lower(word: str) -> str:
@@ -158,12 +159,15 @@ class Engine:
         return self._release()
 
     def _tokens(self, text: str) -> None:
+        token = self._token
         for piece in _PIECES.findall(text):
-            if not piece[0].isspace() and _COMPOUND.search(piece):
+            if piece.isalpha() or piece[0].isspace():
+                token(piece)  # a plain word or a whitespace run: a token as it is (most pieces)
+            elif _COMPOUND.search(piece):
                 self._opaque(piece)
             else:
-                for token in _TOKEN.findall(piece):
-                    self._token(token)
+                for part in _TOKEN.findall(piece):
+                    token(part)
 
     def _opaque(self, piece: str) -> None:
         """An address, path or identifier: released as it is; it ends any phrase being held."""
@@ -196,7 +200,7 @@ class Engine:
         """One token outside any held phrase: emit it (or start holding a possible site) and update the state."""
         st = self.state
         first = token[0]
-        if first.isspace():
+        if first == " " or first.isspace():
             self._out.append(token)
             if "\n" in token:
                 st.sentence_start = True
@@ -208,12 +212,20 @@ class Engine:
         if st.json is None:
             st.json = first in "{["
         if first.isalpha():
-            if candidate and not st.protected and _lower(token) in _ROOT.children:
-                self._held.append(token)
-                return
-            if not st.protected and ("'" in token or CURLY in token):
-                token = self._apostrophe(token)
-            self._word(token)
+            low = token.lower()
+            if CURLY in low:
+                low = low.replace(CURLY, "'")
+            if low in _URL_WORDS:
+                st.in_url = True
+            elif not st.protected:
+                if candidate and low in _ROOT_WORDS:
+                    self._held.append(token)
+                    return
+                if "'" in low:
+                    token = self._apostrophe(token)
+                self.words += 1
+            st.prev = low
+            st.sentence_start = False
             self._out.append(token)
             return
         self._out.append(token)
@@ -222,16 +234,6 @@ class Engine:
             st.sentence_start = False
             return
         self._punct(token)
-
-    def _word(self, token: str) -> None:
-        st = self.state
-        low = _lower(token)
-        if low in _URL_WORDS:
-            st.in_url = True
-        if not st.protected:
-            self.words += 1
-        st.prev = low
-        st.sentence_start = False
 
     def _punct(self, token: str) -> None:
         st = self.state
