@@ -18,6 +18,7 @@ from distillguard.timefmt import parse_rfc3339, rfc3339
 
 if TYPE_CHECKING:
     from distillguard.respond.book import CaseBook
+    from distillguard.watermark.keys import Watermarks
 
 app = typer.Typer(
     help="Defend an OpenAI-compatible API against model extraction.",
@@ -42,6 +43,8 @@ app.add_typer(review_app, name="review")
 app.add_typer(admin_app, name="admin")
 watermark_app = typer.Typer(help="Watermarks: detect them in text.", no_args_is_help=True)
 app.add_typer(watermark_app, name="watermark")
+provenance_app = typer.Typer(help="Provenance: did a suspect model learn from what we served?", no_args_is_help=True)
+app.add_typer(provenance_app, name="provenance")
 admin_app.add_typer(admin_token_app, name="token")
 
 # Off a terminal rich would wrap tables at 80 columns; logs and CI read better unwrapped.
@@ -1081,8 +1084,6 @@ def watermark_detect(
 
     Example: distillguard watermark detect --data-dir ./dg leaked.txt --account acme
     """
-    from distillguard.store.secret import SECRET_FILE, load_or_create_secret
-    from distillguard.watermark.keys import Watermarks
     from distillguard.watermark.text import detect
 
     settings = _settings(config, data_dir)
@@ -1093,12 +1094,7 @@ def watermark_detect(
     text = raw.decode("utf-8", "replace")
     if not 0 < alpha < 1:
         raise _fail("--alpha must be between 0 and 1")
-    if not settings.secret and not (settings.data_dir / SECRET_FILE).is_file():
-        raise _fail(
-            f"no deployment secret in {escape(str(settings.data_dir))}: the keys derive from it (give the gateway's "
-            "--data-dir, or a configuration with `secret`)"
-        )
-    watermarks = Watermarks(settings.watermark, load_or_create_secret(settings.data_dir, settings.secret))
+    watermarks = _watermarks(settings)
     result = detect(text, watermarks.keys_for(list(account or [])), alpha)
     if as_json:
         _json_out(result.to_json())
@@ -1109,6 +1105,85 @@ def watermark_detect(
             f"agree with key {result.key_id} (expected {result.expected:.1f}), {result.keys_tried} tests"
         )
     raise typer.Exit(0 if result.detected else 3)
+
+
+def _watermarks(settings: Settings) -> Watermarks:
+    """The watermark keys of a deployment (derived from its secret, which must exist already)."""
+    from distillguard.store.secret import SECRET_FILE, load_or_create_secret
+    from distillguard.watermark.keys import Watermarks
+
+    if not settings.secret and not (settings.data_dir / SECRET_FILE).is_file():
+        raise _fail(
+            f"no deployment secret in {escape(str(settings.data_dir))}: the keys derive from it (give the gateway's "
+            "--data-dir, or a configuration with `secret`)"
+        )
+    return Watermarks(settings.watermark, load_or_create_secret(settings.data_dir, settings.secret))
+
+
+@provenance_app.command("test")
+def provenance_test(
+    endpoint: Annotated[str, typer.Option("--endpoint", help="The suspect's OpenAI-compatible base URL (…/v1).")],
+    model: Annotated[str, typer.Option("--model", help="The suspect model's name at that endpoint.")],
+    queries: Annotated[int, typer.Option("--queries", min=1, max=100_000, help="Probe prompts to send.")] = 2000,
+    api_key_env: Annotated[
+        str | None, typer.Option("--api-key-env", help="Environment variable holding the endpoint's API key.")
+    ] = None,
+    account: Annotated[
+        list[str] | None, typer.Option("--account", "-a", help="Also try this account's key (repeatable).")
+    ] = None,
+    restrict_to_served: Annotated[
+        bool, typer.Option(help="Score only contexts that occur in the answers this deployment served.")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(min=1, max=256)] = 8,
+    timeout_s: Annotated[float, typer.Option("--timeout", min=1, help="Per query, seconds.")] = 60.0,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the report (JSON) here.")] = None,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Test whether a suspect model inherited our text watermark: probe it, score its answers, report a p-value.
+
+    Exit status: 0 inherited (p <= 1e-6), 3 not detected, 4 inconclusive (the endpoint failed or gave nothing to
+    score). The report (--out) holds the evidence and the queries used, for a case.
+
+    Example: distillguard provenance test --data-dir ./dg --endpoint http://suspect:8000/v1 --model m --queries 2000
+    """
+    from distillguard.watermark.provenance import examine, served_contexts
+
+    settings = _settings(config, data_dir)
+    watermarks = _watermarks(settings)
+    served = None
+    if restrict_to_served:
+        from distillguard.events.sqlite import EVENTS_DB, iter_events
+
+        db = settings.data_dir / EVENTS_DB
+        if not db.is_file():
+            raise _fail(f"no event log in {escape(str(settings.data_dir))} to restrict to")
+        served = served_contexts(e.text for e in iter_events(db) if e.text)
+    api_key = os.environ.get(api_key_env) if api_key_env else None
+    report = examine(
+        endpoint,
+        model,
+        watermarks.keys_for(list(account or [])),
+        queries=queries,
+        api_key=api_key,
+        served=served,
+        concurrency=concurrency,
+        timeout_s=timeout_s,
+    )
+    payload = report.to_json()
+    if out_file is not None:
+        out_file.write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")
+    if as_json:
+        _json_out(payload)
+    else:
+        d = report.detection
+        out.print(
+            f"{report.verdict}: p = {d.p_value:.3g} over {d.scored} contexts ({d.hits} agree with key {d.key_id}, "
+            f"{d.expected:.1f} expected); {report.queries_answered} of {report.queries_sent} queries answered"
+            + (f", errors {report.errors}" if report.errors else "")
+        )
+    raise typer.Exit({"inherited": 0, "not_detected": 3}.get(report.verdict, 4))
 
 
 # config ---------------------------------------------------------------------------------------------

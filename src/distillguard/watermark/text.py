@@ -177,7 +177,7 @@ class Engine:
         if st.json is None:
             st.json = piece[0] in "{["
         for char in piece:
-            if char in "`$\"“”«»":
+            if char in '`$"“”«»':
                 self._punct(char)  # keep code, math and quote spans balanced
         self._out.append(piece)
         st.prev = "#"
@@ -386,6 +386,41 @@ def sites(text: str) -> list[Site]:
     return engine.sites
 
 
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One key's agreement with the distinct (class, context) sites of a text."""
+
+    hits: int
+    variants: list[int]  # the number of variants of each site scored
+    agreed: list[tuple[Site, bool]]
+
+    def detection(self, key: TextKey, alpha: float, tests: int) -> Detection:
+        ks = self.variants
+        p = min(1.0, poisson_binomial_sf(self.hits, ks) * tests) if ks else 1.0
+        return Detection(SCHEME, key.key_id, len(ks), self.hits, sum(1 / k for k in ks), p, alpha, tests)
+
+
+def score_sites(
+    found: Sequence[Site], key: TextKey, max_level: int = 2, only: set[tuple[int, str]] | None = None
+) -> Scored:
+    """Score each (class, previous word) once: the first time it occurs (and, with ``only``, if it is in it)."""
+    engine = Engine(key)
+    seen: set[tuple[int, str]] = set()
+    ks: list[int] = []
+    agreed: list[tuple[Site, bool]] = []
+    hits = 0
+    for s in found:
+        unit = (s.cls.cid, s.context)
+        if s.cls.level > max_level or unit in seen or (only is not None and unit not in only):
+            continue
+        seen.add(unit)
+        ks.append(len(s.cls.variants))
+        hit = engine.choice(s.cls, s.context) == s.variant
+        hits += hit
+        agreed.append((s, hit))
+    return Scored(hits, ks, agreed)
+
+
 def detect(
     text: str,
     keys: Sequence[TextKey],
@@ -400,20 +435,8 @@ def detect(
     tests = max(1, 2 * len(keys))
     best: Detection | None = None
     for key in keys:
-        engine = Engine(key)
         for level in (1, 2):
-            seen: set[tuple[int, str]] = set()
-            ks: list[int] = []
-            hits = 0
-            for s in found:
-                if s.cls.level > level or (s.cls.cid, s.context) in seen:
-                    continue
-                seen.add((s.cls.cid, s.context))
-                ks.append(len(s.cls.variants))
-                hits += engine.choice(s.cls, s.context) == s.variant
-            expected = sum(1 / k for k in ks)
-            p = min(1.0, poisson_binomial_sf(hits, ks) * tests) if ks else 1.0
-            result = Detection(SCHEME, key.key_id, len(ks), hits, expected, p, alpha, tests)
+            result = score_sites(found, key, level).detection(key, alpha, tests)
             if best is None or (result.p_value, -result.scored) < (best.p_value, -best.scored):
                 best = result
     if best is None:
