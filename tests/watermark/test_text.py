@@ -192,3 +192,30 @@ def test_response_watermarker_marks_whole_answers_and_streams_alike() -> None:
     sent = "".join(c["choices"][0]["delta"]["content"] for c in partial)
     assert sent + orjson.loads(rest[6:])["choices"][0]["delta"]["content"] == mark("It is not", KEY, "strong")
     assert sites("It is not hard")  # the example does contain a site
+
+
+def test_a_prefix_does_not_hide_a_mark() -> None:
+    marked = mark(ANSWER, KEY, "strong")
+    for disguised in ("[1] " + marked, "{" + marked, "[[" + marked):
+        assert detect(disguised, [KEY]).detected
+    # A footnote-style "[1]" opening is prose, and is marked like any answer.
+    assert mark("[1] " + ANSWER, KEY, "strong") == "[1] " + marked
+
+
+def test_amounts_of_money_do_not_switch_marking_off() -> None:
+    text = "The ticket costs $5. It is not often cheap. However, it is often fine, and we do not mind."
+    engine = Engine(KEY, 2)
+    engine.feed(text)
+    engine.flush()
+    assert len(engine.sites) >= 4 and not engine.state.in_math
+    # Inline math ends with its line; display math may span lines.
+    assert len(sites("Let $x be\nIt is not often so.")) >= 2
+    assert mark("$$\nit is not often\n$$", KEY, "strong") == "$$\nit is not often\n$$"
+
+
+def test_an_expanded_contraction_reads_back_as_the_same_site() -> None:
+    for i in range(40):
+        key = derive_key(b"s", str(i))
+        marked = mark("I think that isn't available today.", key, "strong")
+        found = detect(marked, [key])
+        assert found.hits == found.scored and mark(marked, key, "strong") == marked

@@ -10,7 +10,8 @@ Rules a class can carry, so that a substitution never changes the meaning or bre
 - ``opener``: only at the start of a sentence and followed by a comma ("However," / "Nevertheless,");
 - ``before``: only after one of these words ("the whole" / "the entire"); ``not_before``: never after these
   ("the need to" is a noun);
-- ``then_word``: only when a lowercase word follows ("it is done" / "it's done", never "as it is.");
+- ``then_word``: only when a lowercase word follows ("it is done" / "it's done", never "as it is."), and not "not"
+  ("that is not" is the site "is not" / "isn't" after "that", so that marking it either way reads back the same);
 - ``then_number``: only before a number ("about 5" / "approximately 5").
 
 Level 1 classes are used at every strength; level 2 classes (wordier or more noticeable) only at the strongest.
@@ -89,8 +90,8 @@ _SPECS: list[tuple[tuple[str, ...], dict[str, object]]] = [
     (("quickly", "rapidly"), {}),
     (("several", "a number of"), {}),
     (("a lot of", "lots of"), {}),
-    (("approximately", "roughly", "about", "around"), {"then_number": True}),
-    (("whole", "entire"), {"before": _DETERMINERS}),
+    (("approximately", "roughly"), {"then_number": True}),
+    (("whole", "entire"), {"before": _DETERMINERS, "level": 2}),
     (("large", "big"), {"level": 2}),
     (("huge", "enormous"), {}),
     (("essential", "crucial", "vital"), {"level": 2}),
@@ -108,7 +109,6 @@ _SPECS: list[tuple[tuple[str, ...], dict[str, object]]] = [
     (("because of", "due to"), {"level": 2}),
     (("whether or not", "whether"), {"level": 2}),
     (("need to", "have to"), {"not_before": _DETERMINERS | {"a", "an", "no", "any"}}),
-    (("to start", "to begin"), {}),
     (("choose", "select"), {}),
     (("each other", "one another"), {}),
     (("kind of", "sort of"), {}),
@@ -117,7 +117,6 @@ _SPECS: list[tuple[tuple[str, ...], dict[str, object]]] = [
     (("everyone", "everybody"), {}),
     (("no one", "nobody"), {}),
     (("although", "even though", "though"), {"then_word": True}),
-    (("more than", "over"), {"then_number": True}),
     (("a variety of", "a range of"), {}),
     (("allows you to", "lets you", "enables you to"), {}),
     (("allows us to", "lets us", "enables us to"), {}),

@@ -38,7 +38,9 @@ LEVELS: dict[str, int] = {"standard": 1, "strong": 2}
 
 # Tokens: words (with an inner apostrophe), numbers, whitespace runs, code fences, "$$", and any other single
 # character (nothing is ever dropped).
-_TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?|\d+(?:[.,]\d+)*|\s+|`{3,}|\$\$|[^\s]", re.DOTALL)
+_TOKEN = re.compile(
+    r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?|\$?\d+(?:[.,]\d+)*|\s+|`{3,}|\$\$|[^\s]", re.DOTALL
+)  # "$5" is an amount (a number), not the start of math
 # A whitespace-delimited piece that is an address, a path, a domain or an identifier, not prose: kept whole and
 # never marked ("often.perhaps@example.com", "a/b", "do_not", "e.g.", "x.y").
 _PIECES = re.compile(r"\s+|\S+")
@@ -46,6 +48,7 @@ _COMPOUND = re.compile(r"[@_]|://|\w[./\\]\w")
 _SENTENCE_END = frozenset(".!?")
 _BULLETS = frozenset("-*•#>")
 _QUOTES_OPEN = frozenset('"“«')
+_JSON_AFTER_BRACKET = frozenset('{["]')
 _URL_WORDS = frozenset({"http", "https", "ftp", "www", "mailto"})
 _MAX_HELD_TOKENS = 12
 
@@ -109,9 +112,11 @@ class _State:
     in_fence: bool = False
     in_code: bool = False
     in_math: bool = False
+    display_math: bool = False
     in_quote: bool = False
     in_url: bool = False
-    json: bool | None = None  # decided at the first visible token
+    json: bool | None = None  # decided at the first visible token (or the second, after a "[")
+    bracket: bool = False
 
     @property
     def protected(self) -> bool:
@@ -125,6 +130,11 @@ class Engine:
         self.key = key
         self.level = level
         self.state = _State()
+        # Without a key the engine only reads (detection), and it reads an answer that looks like JSON as prose:
+        # putting a "{" in front of a marked text cannot hide it. Sites the marker never wrote score like unmarked
+        # text (a hit with probability 1/k), so the p-value stays exact.
+        if key is None:
+            self.state.json = False
         self.sites: list[Site] = []
         self.changed = 0  # sites rewritten
         self.words = 0  # prose words seen
@@ -175,7 +185,7 @@ class Engine:
             self._resolve(final=True)
         st = self.state
         if st.json is None:
-            st.json = piece[0] in "{["
+            st.json = piece[0] == "{" or (piece[0] == "[" and piece[1:2] in _JSON_AFTER_BRACKET)
         for char in piece:
             if char in '`$"“”«»':
                 self._punct(char)  # keep code, math and quote spans balanced
@@ -206,18 +216,25 @@ class Engine:
                 st.sentence_start = True
                 st.in_url = False
                 st.in_quote = False
+                st.in_math = st.in_math and st.display_math  # inline math ends with its line
             elif st.in_url:
                 st.in_url = False
             return
         if st.json is None:
-            st.json = first in "{["
+            # An answer that opens with "{", or with "[" and then "{", "[", '"' or "]", is JSON ("[1] note" is not).
+            if st.bracket:
+                st.json = first in _JSON_AFTER_BRACKET
+            elif first == "[":
+                st.bracket = True
+            else:
+                st.json = first == "{"
         if first.isalpha():
             low = token.lower()
             if CURLY in low:
                 low = low.replace(CURLY, "'")
             if low in _URL_WORDS:
                 st.in_url = True
-            elif not st.protected:
+            if not st.protected:
                 if candidate and low in _ROOT_WORDS:
                     self._held.append(token)
                     return
@@ -229,7 +246,7 @@ class Engine:
             self._out.append(token)
             return
         self._out.append(token)
-        if first.isdigit():
+        if first.isdigit() or (first == "$" and token[1:2].isdigit()):
             st.prev = "#"
             st.sentence_start = False
             return
@@ -245,6 +262,7 @@ class Engine:
             st.in_code = not st.in_code
         elif token in ("$", "$$"):
             st.in_math = not st.in_math
+            st.display_math = st.in_math and token == "$$"
         elif token in _QUOTES_OPEN and not st.in_quote:
             st.in_quote = True
         elif token in ('"', "”", "»") and st.in_quote:
@@ -350,7 +368,9 @@ class Engine:
                 continue  # a capitalised word inside a sentence may be a name
             if (cls.before is not None and st.prev not in cls.before) or st.prev in cls.not_before:
                 continue
-            if cls.then_word and not (after == " " and after2[:1].isalpha() and after2[:1].islower()):
+            if cls.then_word and not (
+                after == " " and after2[:1].isalpha() and after2[:1].islower() and _lower(after2) != "not"
+            ):
                 continue
             if cls.then_number and not (after == " " and after2[:1].isdigit()):
                 continue
