@@ -134,17 +134,19 @@ async def collect(
     """The suspect's answers to the prompts (failures counted by kind, never retried into the score)."""
     url = endpoint.rstrip("/") + "/chat/completions"
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
-    answers: list[str] = []
+    # In prompt order, whatever order they come back in: each context is scored at its first occurrence, so the
+    # order must not depend on the network.
+    replies: list[str | None] = [None] * len(prompts)
     errors: dict[str, int] = {}
     gate = asyncio.Semaphore(concurrency)
     timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     async with aiohttp.ClientSession(timeout=timeout) as session:
 
-        async def one(prompt: str) -> None:
+        async def one(index: int, prompt: str) -> None:
             async with gate:
                 try:
-                    answers.append(await _ask(session, url, headers, model, prompt, max_tokens))
+                    replies[index] = await _ask(session, url, headers, model, prompt, max_tokens)
                 except TimeoutError:
                     errors["timeout"] = errors.get("timeout", 0) + 1
                 except aiohttp.ClientError as exc:
@@ -153,8 +155,8 @@ async def collect(
                     kind = str(exc) if isinstance(exc, RuntimeError) else "malformed_answer"
                     errors[kind] = errors.get(kind, 0) + 1
 
-        await asyncio.gather(*(one(p) for p in prompts))
-    return answers, errors
+        await asyncio.gather(*(one(i, p) for i, p in enumerate(prompts)))
+    return [r for r in replies if r is not None], errors
 
 
 def examine(
