@@ -23,7 +23,7 @@ What is measured:
    U = P(X > h) + V * P(X = h), V ~ U(0, 1), from the same exact Poisson-binomial distribution. U is uniform under
    the null; a Kolmogorov-Smirnov test and its deciles check it.
 2. Detection: windows of N words at random offsets, a fresh key per trial, marked at each strength, then detected
-   with ``detect(marked, [key])`` (2 tests: both lexicon levels), clean and after 10% / 25% random word edits. An
+   with ``detect(marked, [key])`` (4 tests: both lexicon levels, with and without apostrophe sites), clean and after 10% / 25% random word edits. An
    edit hits a whitespace-delimited word (with any punctuation attached) chosen at random without replacement, and
    is, with equal chance, a replacement by a random word of the corpus (drawn by frequency), a deletion, or the
    insertion of a random corpus word before it. Also: detection after every curly apostrophe is made straight (an
@@ -541,7 +541,7 @@ def _print(figures: dict[str, Any]) -> None:
         table.add_row(r["corpus"], *(f"{d:.3f}" for d in r["deciles"]))
     console.print(table)
 
-    table = Table(title="detection rate at p <= 1e-6 (one key, detect() with 2 tests), clean and after random edits")
+    table = Table(title="detection rate at p <= 1e-6 (one key, detect() with 4 tests), clean and after random edits")
     for c in (
         "corpus", "strength", "words", "trials", "disjoint", "scored", "scored/100w", "rewritten", "clean",
         "10% edits", "25% edits", "' only", "med log10 p",

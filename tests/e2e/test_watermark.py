@@ -62,6 +62,6 @@ def test_answers_are_watermarked_and_detected(start_gateway: StartGateway, mock_
     )
     with httpx.Client(base_url=gw.url, headers={"authorization": f"Bearer {token}"}) as http:
         reply = http.post("/admin/v1/watermark/detect", json={"text": leaked.read_text(), "accounts": ["tester"]})
-        assert reply.status_code == 200 and reply.json()["detected"] and reply.json()["keys_tried"] == 4
+        assert reply.status_code == 200 and reply.json()["detected"] and reply.json()["keys_tried"] == 8
         bad = http.post("/admin/v1/watermark/detect", json={"accounts": "x"})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "text"

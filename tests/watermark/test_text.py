@@ -45,7 +45,7 @@ def test_a_marked_answer_is_detected_with_its_key_only() -> None:
     assert not detect(marked, [OTHER]).detected
     # Of several keys held, the one that marked it is named; the p-value pays for the extra tries.
     both = detect(mark(ANSWER, OTHER, "strong"), [KEY, OTHER])
-    assert both.detected and both.key_id == OTHER.key_id and both.keys_tried == 4
+    assert both.detected and both.key_id == OTHER.key_id and both.keys_tried == 8
     assert not detect(ANSWER, [KEY, OTHER]).detected
 
 
@@ -219,3 +219,10 @@ def test_an_expanded_contraction_reads_back_as_the_same_site() -> None:
         marked = mark("I think that isn't available today.", key, "strong")
         found = detect(marked, [key])
         assert found.hits == found.scored and mark(marked, key, "strong") == marked
+
+
+def test_normalised_apostrophes_do_not_drown_the_word_choices() -> None:
+    marked = mark(ANSWER + "\n\n" + ANSWER.replace("Great question!", "Good point."), KEY, "strong")
+    normalised = marked.replace("\u2019", "'")
+    found = detect(normalised, [KEY])
+    assert found.detected and found.hits == found.scored  # the test without apostrophe sites
