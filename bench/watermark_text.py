@@ -23,8 +23,9 @@ What is measured:
    U = P(X > h) + V * P(X = h), V ~ U(0, 1), from the same exact Poisson-binomial distribution. U is uniform under
    the null; a Kolmogorov-Smirnov test and its deciles check it.
 2. Detection: windows of N words at random offsets, a fresh key per trial, marked at each strength, then detected
-   with ``detect(marked, [key])`` (4 tests: both lexicon levels, with and without apostrophe sites), clean and after 10% / 25% random word edits. An
-   edit hits a whitespace-delimited word (with any punctuation attached) chosen at random without replacement, and
+   with ``detect(marked, [key])`` (4 tests: both lexicon levels, with and without apostrophe sites), clean and
+   after 10% / 25% random word edits. An edit hits a whitespace-delimited word (with any punctuation attached)
+   chosen at random without replacement, and
    is, with equal chance, a replacement by a random word of the corpus (drawn by frequency), a deletion, or the
    insertion of a random corpus word before it. Also: detection after every curly apostrophe is made straight (an
    attacker normalising typography), and after one character ("[" or "{") is put in front of the text.
