@@ -1072,6 +1072,9 @@ def watermark_detect(
     account: Annotated[
         list[str] | None, typer.Option("--account", "-a", help="Also try this account's key (repeatable).")
     ] = None,
+    cluster: Annotated[
+        list[str] | None, typer.Option("--cluster", help="Also try this campaign's key (a cluster id; repeatable).")
+    ] = None,
     alpha: Annotated[float, typer.Option(help="Call it watermarked at p <= alpha.")] = 1e-6,
     config: ConfigFile = None,
     data_dir: DataDir = None,
@@ -1080,7 +1083,8 @@ def watermark_detect(
     """Test a text for the text watermark: score, positions scored, exact p-value and the matching key.
 
     Keys are derived from the deployment secret: the deployment's, plus those of the accounts named with --account
-    (the p-value is corrected for every key tried). Exit status 0 when detected, 3 when not.
+    and the campaigns named with --cluster (the p-value is corrected for every key tried). Exit status 0 when
+    detected, 3 when not.
 
     Example: distillguard watermark detect --data-dir ./dg leaked.txt --account acme
     """
@@ -1095,7 +1099,7 @@ def watermark_detect(
     if not 0 < alpha < 1:
         raise _fail("--alpha must be between 0 and 1")
     watermarks = _watermarks(settings)
-    result = detect(text, watermarks.keys_for(list(account or [])), alpha)
+    result = detect(text, watermarks.keys_for(list(account or []), list(cluster or [])), alpha)
     if as_json:
         _json_out(result.to_json())
     else:
@@ -1131,6 +1135,9 @@ def provenance_test(
     account: Annotated[
         list[str] | None, typer.Option("--account", "-a", help="Also try this account's key (repeatable).")
     ] = None,
+    cluster: Annotated[
+        list[str] | None, typer.Option("--cluster", help="Also try this campaign's key (a cluster id; repeatable).")
+    ] = None,
     restrict_to_served: Annotated[
         bool, typer.Option(help="Score only contexts that occur in the answers this deployment served.")
     ] = False,
@@ -1164,7 +1171,7 @@ def provenance_test(
     report = examine(
         endpoint,
         model,
-        watermarks.keys_for(list(account or [])),
+        watermarks.keys_for(list(account or []), list(cluster or [])),
         queries=queries,
         api_key=api_key,
         served=served,

@@ -237,9 +237,12 @@ class WatermarkConfig(BaseModel):
     # Mark every answer. Off by default: it rewrites customers' answers (meaning-preserving word choices).
     enabled: bool = False
     strength: Literal["standard", "strong"] = "standard"
-    # "deployment": one key for all; "account": a key per account, so a leaked text names its account.
-    key_scope: Literal["deployment", "account"] = "deployment"
-    # Accounts the response degrades are always marked, with their own account key, at this strength.
+    # "deployment": one key for all; "account": a key per account, so a leaked text names its account; "cluster":
+    # the campaign's key for accounts taken in with a campaign case (else the account's), so one key finds a leak
+    # from any member.
+    key_scope: Literal["deployment", "account", "cluster"] = "deployment"
+    # Accounts the response degrades are always marked at this strength, with their campaign's key if they were taken
+    # in with one, else their own account key.
     flagged_strength: Literal["standard", "strong"] = "strong"
 
 

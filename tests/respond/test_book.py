@@ -151,3 +151,13 @@ def test_appeals_are_capped_and_staff_are_named(book: CaseBook) -> None:
     with pytest.raises(CaseError) as flood:
         book.appeal(case.case_id, "a", "one more")
     assert flood.value.status == 429 and len(book.appeals(case.case_id)) == 5
+
+
+def test_campaign_members_carry_their_campaign_until_reversed(book: CaseBook) -> None:
+    case = book.open_campaign_case("clu_abc", ["a", "b"], "degrade", 0.8, [], "operator:ops")
+    assert book.standing("a").campaign == "clu_abc"
+    responder = Responder(RespondConfig(), book, watch_scorer=False)
+    responder.load()
+    assert responder.campaign_of("b") == "clu_abc" and responder.campaign_of("zed") is None
+    book.reverse(case.case_id, "alice", "a reseller's real customers")
+    assert book.standing("a").campaign is None

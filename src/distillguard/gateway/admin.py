@@ -248,7 +248,8 @@ class AdminAPI:
         return _json({"object": "list", "data": rows})
 
     async def watermark_detect(self, request: Request) -> ASGIApp:
-        """POST /admin/v1/watermark/detect {"text", "accounts"?, "alpha"?}: the text watermark's detector."""
+        """POST /admin/v1/watermark/detect {"text", "accounts"?, "clusters"?, "alpha"?}: the text watermark's
+        detector."""
         await self._reviewer(request)
         body = await self._body(request)
         text = body.get("text")
@@ -261,10 +262,15 @@ class AdminAPI:
             raise invalid("`accounts` must be a list of account ids.", "accounts")
         if len(accounts) > MAX_DETECT_ACCOUNTS:
             raise invalid(f"`accounts` may name at most {MAX_DETECT_ACCOUNTS} accounts.", "accounts")
+        clusters = body.get("clusters") or []
+        if not isinstance(clusters, list) or not all(isinstance(c, str) and 0 < len(c) <= MAX_ID for c in clusters):
+            raise invalid("`clusters` must be a list of cluster ids.", "clusters")
+        if len(clusters) > MAX_DETECT_ACCOUNTS:
+            raise invalid(f"`clusters` may name at most {MAX_DETECT_ACCOUNTS} clusters.", "clusters")
         alpha = body.get("alpha", DEFAULT_ALPHA)
         if not isinstance(alpha, int | float) or isinstance(alpha, bool) or not 0 < alpha < 1:
             raise invalid("`alpha` must be a number between 0 and 1.", "alpha")
-        keys = self.gateway.watermarks.keys_for(accounts)
+        keys = self.gateway.watermarks.keys_for(accounts, clusters)
         result = await run_in_threadpool(detect, text, keys, float(alpha))
         return _json(result.to_json())
 

@@ -153,6 +153,7 @@ def _standing(row: Any) -> Standing:
         risk=m["risk"],
         reasons=list(m["reasons"]),
         source=m["source"],
+        campaign=m["campaign"],
         since_us=micros(_aware(m["since"])),
         last_support_us=micros(_aware(m["last_support"])),
         seq=m["seq"],
@@ -236,6 +237,7 @@ class CaseBook:
             "risk": st.risk,
             "reasons": st.reasons,
             "source": st.source,
+            "campaign": st.campaign,
             "since": _from_us(st.since_us),
             "last_support": _from_us(st.last_support_us),
             "seq": seq,
@@ -378,7 +380,7 @@ class CaseBook:
                 change = self.transitions.on_verdict(st, verdict, risk, reasons, now_us, source="campaign")
                 if change is None:
                     continue
-                st.case_id = case_id
+                st.case_id, st.campaign = case_id, cluster_id
                 seq = self._append(conn, actor, "level_" + change.kind, change.detail(), case_id, account_id)
                 self._write_standing(conn, st, seq)
             return _case(conn.execute(select(cases).where(cases.c.case_id == case_id)).one())
@@ -466,7 +468,7 @@ class CaseBook:
                 if status == "confirmed":
                     st.level, st.confirmed, st.exempt_until_us = target, True, None
                 else:
-                    st.level, st.confirmed, st.case_id = "allow", False, None
+                    st.level, st.confirmed, st.case_id, st.campaign = "allow", False, None, None
                     st.exempt_until_us = now_us + int(self.config.review.reversal_exempt_days * 86_400_000_000)
                 st.since_us = st.last_support_us = now_us
                 change = {"from": before, "to": st.level, "reason": reason, "source": "review"}

@@ -73,6 +73,11 @@ class Responder:
             return FAIL_CLOSED
         return self.policy.decide(self.standings.get(account.account_id), account)
 
+    def campaign_of(self, account_id: str) -> str | None:
+        """The campaign (cluster id) a campaign case took the account in with, if any."""
+        st = self.standings.get(account_id)
+        return st.campaign if st is not None else None
+
     # from the scorer --------------------------------------------------------------------------------
     def on_verdicts(self, verdicts: Iterable[Verdict]) -> None:
         """Move standings for a round of verdicts (every account rescored, flagged or not)."""

@@ -37,6 +37,7 @@ class Standing:
     risk: float | None = None
     reasons: list[str] = field(default_factory=list)
     source: Source = "detector"
+    campaign: str | None = None  # the cluster id of the campaign case that moved it, if any
     since_us: int = 0
     last_support_us: int = 0
     # The latest verdict seen (memory only): where an expired level falls back to.
@@ -57,6 +58,7 @@ class Standing:
             "risk": self.risk,
             "reasons": self.reasons,
             "source": self.source,
+            "campaign": self.campaign,
             "since": rfc3339_from_epoch_us(self.since_us) if self.since_us else None,
         }
 

@@ -82,6 +82,8 @@ standings = Table(
     Column("risk", Float, nullable=True),
     Column("reasons", JSON, nullable=False),
     Column("source", String(16), nullable=False),
+    # The campaign (cluster id) the account was taken in with, if any: its answers carry the campaign's watermark key.
+    Column("campaign", String(64), nullable=True),
     Column("since", DateTime(timezone=True), nullable=False),
     Column("last_support", DateTime(timezone=True), nullable=False),
     # The audit entry that last changed the row: replicas read rows changed since the last entry they saw.

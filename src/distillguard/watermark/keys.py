@@ -23,17 +23,33 @@ class Watermarks:
     def _account_key(self, account_id: str) -> TextKey:
         return derive_key(self._secret, f"account:{account_id}")
 
-    def keys_for(self, account_ids: list[str]) -> list[TextKey]:
-        """The keys a detector should try: the deployment's and those of the given accounts."""
-        return [self.deployment, *(self.account_key(a) for a in account_ids)]
+    def cluster_key(self, cluster_id: str) -> TextKey:
+        return derive_key(self._secret, f"cluster:{cluster_id}")
 
-    def for_call(self, account_id: str, flagged: bool, endpoint: str) -> ResponseWatermarker | None:
-        """The watermarker of one answer: forced (strongest, the account's key) for degraded accounts, else as
-        configured."""
+    def keys_for(self, account_ids: list[str], cluster_ids: list[str] | None = None) -> list[TextKey]:
+        """The keys a detector should try: the deployment's and those of the given accounts and campaigns."""
+        return [
+            self.deployment,
+            *(self.account_key(a) for a in account_ids),
+            *(self.cluster_key(c) for c in cluster_ids or []),
+        ]
+
+    def _own_key(self, account_id: str, campaign: str | None) -> TextKey:
+        return self.cluster_key(campaign) if campaign else self.account_key(account_id)
+
+    def for_call(
+        self, account_id: str, flagged: bool, endpoint: str, campaign: str | None = None
+    ) -> ResponseWatermarker | None:
+        """The watermarker of one answer: forced (strongest; the campaign's key, else the account's) for degraded
+        accounts, else as configured."""
         chat = endpoint == CHAT
         if flagged:
-            return ResponseWatermarker(self.account_key(account_id), self.config.flagged_strength, chat)
+            return ResponseWatermarker(self._own_key(account_id, campaign), self.config.flagged_strength, chat)
         if not self.config.enabled:
             return None
-        key = self.deployment if self.config.key_scope == "deployment" else self.account_key(account_id)
+        scope = self.config.key_scope
+        if scope == "deployment":
+            key = self.deployment
+        else:
+            key = self._own_key(account_id, campaign if scope == "cluster" else None)
         return ResponseWatermarker(key, self.config.strength, chat)
