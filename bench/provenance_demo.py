@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
-import uvicorn
 from aiohttp import web
 from rich.console import Console
 from rich.table import Table
@@ -63,7 +62,8 @@ from distillguard.config import (
     UpstreamConfig,
     WatermarkConfig,
 )
-from distillguard.gateway.app import Gateway, build_app
+from distillguard.gateway.app import Gateway
+from distillguard.gateway.server import serving_in_process
 from distillguard.logs import configure_logging
 from distillguard.watermark.provenance import ProvenanceReport, examine, served_contexts
 from distillguard.watermark.result import DEFAULT_ALPHA
@@ -279,31 +279,14 @@ class Background:
         return f"http://127.0.0.1:{port}"
 
     async def serve_gateway(self, gateway: Gateway) -> str:
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                build_app(gateway),
-                host="127.0.0.1",
-                port=port,
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-                proxy_headers=False,
-            )
-        )
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            if serving.done():
-                await serving  # raises the reason it could not start
-                raise RuntimeError("the gateway stopped before it started")
-            await asyncio.sleep(0.05)
+        serving = serving_in_process(gateway, free_port())
+        url = await serving.__aenter__()
 
         async def stop() -> None:
-            server.should_exit = True
-            await serving
+            await serving.__aexit__(None, None, None)
 
         self.stops.append(stop)
-        return f"http://127.0.0.1:{port}"
+        return url
 
     def close(self) -> None:
         for stop in reversed(self.stops):

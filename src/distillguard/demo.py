@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import openai
-import uvicorn
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -33,7 +32,8 @@ from distillguard.config import (
     TierLimits,
     UpstreamConfig,
 )
-from distillguard.gateway.app import MOCK_UPSTREAM, Gateway, build_app
+from distillguard.gateway.app import MOCK_UPSTREAM, Gateway
+from distillguard.gateway.server import serving_in_process
 from distillguard.logs import configure_logging
 
 _BUSINESS = [
@@ -196,33 +196,16 @@ async def run_demo(data_dir: Path, seconds: float, port: int, console: Console) 
         if pop.name != "stolen key":
             gateway.store.upsert_account(pop.account, tier=pop.tier)
             pop.key = gateway.store.create_key(pop.account, "demo")[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            build_app(gateway),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            proxy_headers=False,
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        if serving.done():
-            await serving  # raises the reason it could not start
-        await asyncio.sleep(0.05)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    until = time.monotonic() + seconds
-    drivers = asyncio.gather(*(_drive(p, base_url, until, i) for i, p in enumerate(populations)))
-    with Live(_table(populations, gateway, seconds), console=console, refresh_per_second=4) as live:
-        while not drivers.done():
-            live.update(_table(populations, gateway, until - time.monotonic()))
-            await asyncio.sleep(0.25)
-        live.update(_table(populations, gateway, 0))
-    await drivers
-    server.should_exit = True
-    await serving
+    async with serving_in_process(gateway, port) as url:
+        base_url = f"{url}/v1"
+        until = time.monotonic() + seconds
+        drivers = asyncio.gather(*(_drive(p, base_url, until, i) for i, p in enumerate(populations)))
+        with Live(_table(populations, gateway, seconds), console=console, refresh_per_second=4) as live:
+            while not drivers.done():
+                live.update(_table(populations, gateway, until - time.monotonic()))
+                await asyncio.sleep(0.25)
+            live.update(_table(populations, gateway, 0))
+        await drivers
     return populations
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 import uvicorn
 
@@ -37,3 +40,31 @@ def serve(settings: Settings) -> None:
     )
     log.info("listening", extra={"host": settings.server.host, "port": settings.server.port})
     uvicorn.Server(config).run()
+
+
+@contextlib.asynccontextmanager
+async def serving_in_process(gateway: Gateway, port: int, host: str = "127.0.0.1") -> AsyncIterator[str]:
+    """Serve ``gateway`` on the running event loop (the demo, benchmarks); yields its base URL once it listens, and
+    stops it (lifespan shutdown: events flushed) on exit."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_app(gateway),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            proxy_headers=False,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            await task  # raises the reason it could not start
+            raise RuntimeError("the gateway stopped before it started")
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        await task
