@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def rfc3339(moment: datetime) -> str:
@@ -22,6 +25,20 @@ def parse_rfc3339(text: str) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A naive datetime (as SQLite hands them back) read as UTC; an aware one as it is."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def epoch_us(moment: datetime) -> int:
+    """Microseconds since the epoch (naive datetimes are UTC)."""
+    return (as_utc(moment) - _EPOCH) // _MICROSECOND
+
+
+def from_epoch_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
 
 
 def utcnow() -> datetime:

@@ -264,8 +264,12 @@ async def test_respond_disabled_answers_404(tmp_path: Path) -> None:
         try:
             transport = httpx.ASGITransport(app=build_app(gw))
             async with httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
-                error(await c.get("/admin/v1/cases"), 404, "respond_disabled")
+                cases = await c.get("/admin/v1/cases")
+                assert cases.status_code == 404
+                assert "respond.enabled = false" in error(cases, 404, "respond_disabled")
                 r = await c.post("/v1/appeals", headers={"authorization": f"Bearer {key}"}, json={"case_id": "x"})
+                assert r.json()["error"]["code"] == "respond_disabled"
                 error(r, 404, "respond_disabled")
+            assert gw.book is None and gw.responder is None
         finally:
             await gw.shutdown()

@@ -7,14 +7,14 @@ import random
 from distillguard.config import LimitsConfig
 from distillguard.simulate import benchmarks, content
 from distillguard.simulate.calls import Call
-from distillguard.simulate.clock import MINUTE_US, US, Rfc3339, local_weekday, to_us
+from distillguard.simulate.clock import MINUTE_US, US, Rfc3339, local_weekday
 from distillguard.simulate.config import SimulationConfig
 from distillguard.simulate.encode import event_id
 from distillguard.simulate.populations.base import schedule
 from distillguard.simulate.populations.hydra import campaign_sizes
 from distillguard.simulate.ratelimit import TIERS, AccountLimiter
 from distillguard.simulate.responses import synthesize
-from distillguard.timefmt import rfc3339_from_epoch_us
+from distillguard.timefmt import epoch_us, rfc3339_from_epoch_us
 from limits import parse_many
 
 
@@ -48,14 +48,14 @@ def test_limiter_daily_cap() -> None:
 def test_rfc3339_matches_the_projects_formatter() -> None:
     fmt = Rfc3339()
     rng = random.Random(0)
-    base = to_us(SimulationConfig().start)
+    base = epoch_us(SimulationConfig().start)
     for _ in range(2000):
         ts = base + rng.randrange(0, 30 * 24 * 3600 * US)
         assert fmt(ts) == rfc3339_from_epoch_us(ts)
 
 
 def test_local_weekday() -> None:
-    sunday_noon = to_us(SimulationConfig().start) + 12 * 3600 * US  # 2026-11-01 is a Sunday
+    sunday_noon = epoch_us(SimulationConfig().start) + 12 * 3600 * US  # 2026-11-01 is a Sunday
     assert local_weekday(sunday_noon, 0) == 6
     assert local_weekday(sunday_noon, 13) == 0  # already Monday in UTC+13
 

@@ -234,16 +234,16 @@ def test_keys_follow_the_scope_and_the_campaign() -> None:
 
     secret = b"deployment-secret"
     off = Watermarks(WatermarkConfig(), secret)
-    assert off.for_call("acme", flagged=False, endpoint="/v1/chat/completions") is None
-    flagged = off.for_call("acme", flagged=True, endpoint="/v1/chat/completions")
+    assert off.for_call("acme", flagged=False, chat=True) is None
+    flagged = off.for_call("acme", flagged=True, chat=True)
     assert flagged is not None and flagged.key.scope == "account:acme" and flagged.strength == "strong"
-    member = off.for_call("acme", flagged=True, endpoint="/v1/chat/completions", campaign="clu_1")
+    member = off.for_call("acme", flagged=True, chat=True, campaign="clu_1")
     assert member is not None and member.key.scope == "cluster:clu_1"
     by_cluster = Watermarks(WatermarkConfig(enabled=True, key_scope="cluster"), secret)
-    plain = by_cluster.for_call("bob", flagged=False, endpoint="/v1/completions")
+    plain = by_cluster.for_call("bob", flagged=False, chat=False)
     assert plain is not None and plain.key.scope == "account:bob" and plain.strength == "standard"
-    assert by_cluster.for_call("bob", False, "/v1/completions", "clu_2").key.scope == "cluster:clu_2"  # type: ignore[union-attr]
-    deployment = Watermarks(WatermarkConfig(enabled=True), secret).for_call("bob", False, "/v1/completions", "clu_2")
+    assert by_cluster.for_call("bob", False, False, "clu_2").key.scope == "cluster:clu_2"  # type: ignore[union-attr]
+    deployment = Watermarks(WatermarkConfig(enabled=True), secret).for_call("bob", False, False, "clu_2")
     assert deployment is not None and deployment.key.scope == "deployment"
     # A leak from any member of the campaign is found with the one cluster key.
     keys = off.keys_for([], ["clu_1"])

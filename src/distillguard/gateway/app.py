@@ -255,9 +255,8 @@ class Gateway:
             event.stream = req.stream
             if self.detection is not None:
                 self._detect(event, req, principal)
-            rules, degrader, campaign = principal.rules, None, None
+            rules, degrader = principal.rules, None
             if self.responder is not None:
-                campaign = self.responder.campaign_of(principal.account.account_id)
                 decision = self.responder.decide(principal.account)
                 if not self.responder.available:
                     self.metrics.fail_mode_calls.labels(self.settings.respond.fail_mode).inc()
@@ -265,8 +264,12 @@ class Gateway:
                     assert self.enforcement is not None
                     self.metrics.responses.labels(decision.level, str(decision.applied).lower()).inc()
                     req, rules, degrader = await self.enforcement.apply(event, req, principal, decision)
+            flagged = degrader is not None
+            campaign = None
+            if self.responder is not None and (flagged or self.watermarks.needs_campaign):
+                campaign = self.responder.campaign_of(principal.account.account_id)
             watermarker = self.watermarks.for_call(
-                principal.account.account_id, degrader is not None, event.endpoint, campaign
+                principal.account.account_id, flagged, event.endpoint == CHAT, campaign
             )
             return await self._forward(event, req, principal, rules, (degrader, watermarker), reply_headers, started)
         except GatewayError as err:

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from distillguard.timefmt import rfc3339
+from distillguard.timefmt import epoch_us, rfc3339
 
 GENESIS = "0" * 64
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +43,6 @@ class AuditEntry:
         }
 
 
-def micros(at: datetime) -> int:
-    return (at - _EPOCH) // timedelta(microseconds=1)
-
-
 def entry_hash(
     seq: int,
     at: datetime,
@@ -59,7 +54,7 @@ def entry_hash(
     prev_hash: str,
 ) -> str:
     body = orjson.dumps(
-        [seq, micros(at), actor, action, case_id, account_id, detail, prev_hash], option=orjson.OPT_SORT_KEYS
+        [seq, epoch_us(at), actor, action, case_id, account_id, detail, prev_hash], option=orjson.OPT_SORT_KEYS
     )
     return hashlib.sha256(body).hexdigest()
 

@@ -11,19 +11,19 @@ import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from distillguard.config import Level, RespondConfig
-from distillguard.respond.audit import GENESIS, AuditEntry, entry_hash, first_broken, micros
+from distillguard.respond.audit import GENESIS, AuditEntry, entry_hash, first_broken
 from distillguard.respond.policy import RANK
 from distillguard.respond.standing import Change, Standing, Transitions
 from distillguard.store import keys as keyfmt
 from distillguard.store.schema import admin_tokens, appeals, audit_head, audit_log, cases, labels, standings
-from distillguard.timefmt import rfc3339, utcnow
+from distillguard.timefmt import as_utc, epoch_us, from_epoch_us, rfc3339, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -96,18 +96,6 @@ class Appeal:
         }
 
 
-def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def _from_us(value: int) -> datetime:
-    from datetime import UTC
-
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=value)
-
-
 def _case(row: Any) -> Case:
     m = row._mapping
     return Case(
@@ -120,8 +108,8 @@ def _case(row: Any) -> Case:
         m["applied"],
         m["risk"],
         list(m["reasons"]),
-        _aware(m["opened_at"]),
-        _aware(m["updated_at"]),
+        as_utc(m["opened_at"]),
+        as_utc(m["updated_at"]),
     )
 
 
@@ -129,7 +117,7 @@ def _entry(row: Any) -> AuditEntry:
     m = row._mapping
     return AuditEntry(
         m["seq"],
-        _aware(m["at"]),
+        as_utc(m["at"]),
         m["actor"],
         m["action"],
         m["case_id"],
@@ -148,14 +136,14 @@ def _standing(row: Any) -> Standing:
         level=m["level"],
         pending=m["pending"],
         confirmed=bool(m["confirmed"]),
-        exempt_until_us=micros(_aware(exempt)) if exempt is not None else None,
+        exempt_until_us=epoch_us(as_utc(exempt)) if exempt is not None else None,
         case_id=m["case_id"],
         risk=m["risk"],
         reasons=list(m["reasons"]),
         source=m["source"],
         campaign=m["campaign"],
-        since_us=micros(_aware(m["since"])),
-        last_support_us=micros(_aware(m["last_support"])),
+        since_us=epoch_us(as_utc(m["since"])),
+        last_support_us=epoch_us(as_utc(m["last_support"])),
         seq=m["seq"],
     )
 
@@ -217,11 +205,10 @@ class CaseBook:
 
     def verify(self) -> tuple[int, int | None]:
         """(entries checked, seq of the first entry that does not check out or None)."""
-        checked, prev = 0, GENESIS
         with self._engine.connect() as conn:
             rows = conn.execute(select(audit_log).order_by(audit_log.c.seq)).fetchall()
         entries = [_entry(r) for r in rows]
-        broken = first_broken(entries, prev)
+        broken = first_broken(entries)
         checked = len(entries) if broken is None else sum(1 for e in entries if e.seq < broken)
         return checked, broken
 
@@ -232,14 +219,14 @@ class CaseBook:
             "level": st.level,
             "pending": st.pending,
             "confirmed": st.confirmed,
-            "exempt_until": _from_us(st.exempt_until_us) if st.exempt_until_us else None,
+            "exempt_until": from_epoch_us(st.exempt_until_us) if st.exempt_until_us else None,
             "case_id": st.case_id,
             "risk": st.risk,
             "reasons": st.reasons,
             "source": st.source,
             "campaign": st.campaign,
-            "since": _from_us(st.since_us),
-            "last_support": _from_us(st.last_support_us),
+            "since": from_epoch_us(st.since_us),
+            "last_support": from_epoch_us(st.last_support_us),
             "seq": seq,
         }
         done = conn.execute(update(standings).where(standings.c.account_id == st.account_id).values(**values))
@@ -338,7 +325,7 @@ class CaseBook:
         """A case for a whole campaign: every member's standing moves to the campaign's verdict (within the
         automatic cap), and a reviewer's decision on the case applies to all of them."""
         now = utcnow()
-        now_us = micros(now)
+        now_us = epoch_us(now)
         cap = self.config.review.automatic_up_to
         applied: Level = verdict if RANK[verdict] <= RANK[cap] else cap
         with self._engine.begin() as conn:
@@ -414,7 +401,7 @@ class CaseBook:
         with self._engine.connect() as conn:
             rows = conn.execute(select(appeals).where(appeals.c.case_id == case_id).order_by(appeals.c.filed_at))
             return [
-                Appeal(m["appeal_id"], m["case_id"], m["account_id"], m["message"], m["contact"], _aware(m["filed_at"]))
+                Appeal(m["appeal_id"], m["case_id"], m["account_id"], m["message"], m["contact"], as_utc(m["filed_at"]))
                 for m in (r._mapping for r in rows)
             ]
 
@@ -437,7 +424,7 @@ class CaseBook:
             raise CaseError("a reason is required: it is kept in the audit trail (and as a label)", 400)
         actor = f"reviewer:{reviewer}"
         now = utcnow()
-        now_us = micros(now)
+        now_us = epoch_us(now)
         with self._engine.begin() as conn:
             row = conn.execute(select(cases).where(cases.c.case_id == case_id)).first()
             if row is None:
@@ -540,7 +527,7 @@ class CaseBook:
                     "case_id": m["case_id"],
                     "reviewer": m["reviewer"],
                     "reason": m["reason"],
-                    "at": rfc3339(_aware(m["at"])),
+                    "at": rfc3339(as_utc(m["at"])),
                 }
 
     # admin tokens -----------------------------------------------------------------------------------
@@ -580,8 +567,8 @@ class CaseBook:
                 {
                     "token_id": m["token_id"],
                     "name": m["name"],
-                    "created_at": rfc3339(_aware(m["created_at"])),
-                    "revoked_at": rfc3339(_aware(m["revoked_at"])) if m["revoked_at"] else None,
+                    "created_at": rfc3339(as_utc(m["created_at"])),
+                    "revoked_at": rfc3339(as_utc(m["revoked_at"])) if m["revoked_at"] else None,
                 }
                 for m in (r._mapping for r in rows)
             ]

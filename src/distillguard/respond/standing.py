@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from distillguard.config import Level, RespondConfig
 from distillguard.respond.policy import RANK, weaker
+from distillguard.timefmt import rfc3339_from_epoch_us
 
 Source = Literal["detector", "campaign", "review"]
 ChangeKind = Literal["escalated", "held_for_review", "relaxed", "expired"]
@@ -46,8 +47,6 @@ class Standing:
     seq: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        from distillguard.timefmt import rfc3339_from_epoch_us
-
         return {
             "account_id": self.account_id,
             "level": self.level,

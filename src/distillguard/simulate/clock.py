@@ -87,12 +87,6 @@ def is_weekend(ts_us: int, tz_offset_h: int) -> bool:
     return local_weekday(ts_us, tz_offset_h) >= 5
 
 
-def to_us(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
 class Rfc3339:
     """``2026-11-24T21:03:04.123456Z`` from epoch microseconds, with the date part cached per day.
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from distillguard.simulate.clock import DAY_US, day_starts, to_us
+from distillguard.simulate.clock import DAY_US, day_starts
 from distillguard.simulate.config import SimulationConfig
 from distillguard.simulate.library import ContentLibrary
 from distillguard.simulate.models import RELEASE_AT
 from distillguard.simulate.network import Network
 from distillguard.simulate.rng import derive_rng, hex_id
+from distillguard.timefmt import epoch_us
 
 
 class World:
@@ -18,7 +19,7 @@ class World:
         self.config = config
         self.seed = config.seed
         self.scale = config.events_scale
-        self.start_us = to_us(config.start)
+        self.start_us = epoch_us(config.start)
         self.span_us = int(config.days * DAY_US)
         self.end_us = self.start_us + self.span_us
         self.release_us = self.start_us + int(RELEASE_AT * self.span_us)

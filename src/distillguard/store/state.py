@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from distillguard.store import keys as keyfmt
 from distillguard.store.models import Account, ApiKey
 from distillguard.store.schema import accounts, api_keys, metadata
 from distillguard.store.secret import load_or_create_secret
-from distillguard.timefmt import utcnow
+from distillguard.timefmt import as_utc, utcnow
 
 STATE_DB = "state.db"
 _JOINED = "account__"
@@ -44,9 +44,7 @@ class NotFoundError(LookupError):
 
 def _aware(value: datetime | None) -> datetime | None:
     # SQLite hands back naive datetimes; everything in the store is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+    return as_utc(value) if value is not None else None
 
 
 def _account(row: Row[Any], prefix: str = "") -> Account:

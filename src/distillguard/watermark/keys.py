@@ -8,8 +8,6 @@ from distillguard.config import WatermarkConfig
 from distillguard.watermark.response import ResponseWatermarker
 from distillguard.watermark.text import TextKey, derive_key
 
-CHAT = "/v1/chat/completions"
-
 
 class Watermarks:
     """Keys derived from the deployment secret: one for the deployment, one per account (derived on demand)."""
@@ -37,12 +35,16 @@ class Watermarks:
     def _own_key(self, account_id: str, campaign: str | None) -> TextKey:
         return self.cluster_key(campaign) if campaign else self.account_key(account_id)
 
+    @property
+    def needs_campaign(self) -> bool:
+        """Whether unflagged answers are keyed by campaign (flagged ones always are, when they have one)."""
+        return self.config.enabled and self.config.key_scope == "cluster"
+
     def for_call(
-        self, account_id: str, flagged: bool, endpoint: str, campaign: str | None = None
+        self, account_id: str, flagged: bool, chat: bool, campaign: str | None = None
     ) -> ResponseWatermarker | None:
-        """The watermarker of one answer: forced (strongest; the campaign's key, else the account's) for degraded
-        accounts, else as configured."""
-        chat = endpoint == CHAT
+        """The watermarker of one answer (``chat``: a chat completion, else a legacy completion): forced (strongest;
+        the campaign's key, else the account's) for degraded accounts, else as configured."""
         if flagged:
             return ResponseWatermarker(self._own_key(account_id, campaign), self.config.flagged_strength, chat)
         if not self.config.enabled:

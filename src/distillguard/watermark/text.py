@@ -419,16 +419,18 @@ class Scored:
         p = min(1.0, poisson_binomial_sf(self.hits, ks) * tests) if ks else 1.0
         return Detection(SCHEME, key.key_id, len(ks), self.hits, sum(1 / k for k in ks), p, alpha, tests)
 
+    def restricted(self, max_level: int, apostrophes: bool) -> Scored:
+        """The same scores over fewer classes: those up to ``max_level``, without the apostrophe sites if asked."""
+        kept = [
+            (s, hit) for s, hit in self.agreed if s.cls.level <= max_level and (apostrophes or s.cls is not APOSTROPHE)
+        ]
+        return Scored(sum(hit for _, hit in kept), [len(s.cls.variants) for s, _ in kept], kept)
+
 
 def score_sites(
-    found: Sequence[Site],
-    key: TextKey,
-    max_level: int = 2,
-    only: set[tuple[int, str]] | None = None,
-    apostrophes: bool = True,
+    found: Sequence[Site], key: TextKey, max_level: int = 2, only: set[tuple[int, str]] | None = None
 ) -> Scored:
-    """Score each (class, previous word) once: the first time it occurs (and, with ``only``, if it is in it).
-    ``apostrophes=False`` leaves out the apostrophe sites (a text whose apostrophes were normalised)."""
+    """Score each (class, previous word) once: the first time it occurs (and, with ``only``, if it is in it)."""
     engine = Engine(key)
     seen: set[tuple[int, str]] = set()
     ks: list[int] = []
@@ -437,8 +439,6 @@ def score_sites(
     for s in found:
         unit = (s.cls.cid, s.context)
         if s.cls.level > max_level or unit in seen or (only is not None and unit not in only):
-            continue
-        if not apostrophes and s.cls is APOSTROPHE:
             continue
         seen.add(unit)
         ks.append(len(s.cls.variants))
@@ -464,9 +464,10 @@ def detect(
     tests = max(1, 4 * len(keys))
     best: Detection | None = None
     for key in keys:
+        scored = score_sites(found, key)  # each distinct site's keyed choice computed once per key
         for level in (1, 2):
             for apostrophes in (True, False):
-                result = score_sites(found, key, level, apostrophes=apostrophes).detection(key, alpha, tests)
+                result = scored.restricted(level, apostrophes).detection(key, alpha, tests)
                 if best is None or (result.p_value, -result.scored) < (best.p_value, -best.scored):
                     best = result
     if best is None:
