@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from distillguard.config import ConfigError, Level, Settings, UpstreamConfig, load_settings
+from distillguard.clikit import AsJson, ConfigFile, DataDir, err, fail, json_out, load, out
+from distillguard.config import Level, Settings, UpstreamConfig
+from distillguard.intel.cli import intel_app
 from distillguard.timefmt import parse_rfc3339, rfc3339
 
 if TYPE_CHECKING:
@@ -46,27 +47,7 @@ app.add_typer(watermark_app, name="watermark")
 provenance_app = typer.Typer(help="Provenance: did a suspect model learn from what we served?", no_args_is_help=True)
 app.add_typer(provenance_app, name="provenance")
 admin_app.add_typer(admin_token_app, name="token")
-
-# Off a terminal rich would wrap tables at 80 columns; logs and CI read better unwrapped.
-out = Console(width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
-
-DataDir = Annotated[Path | None, typer.Option("--data-dir", "-d", help="State and event log directory.")]
-ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", help="TOML configuration file.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def _settings(config: Path | None, data_dir: Path | None, **overrides: Any) -> Settings:
-    try:
-        return load_settings(config, data_dir=data_dir, **overrides)
-    except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(1)
+app.add_typer(intel_app, name="intel")
 
 
 # serve ----------------------------------------------------------------------------------------------
@@ -92,7 +73,7 @@ def serve(
     overrides: dict[str, Any] = {"server.host": host, "server.port": port}
     if upstream is not None:
         overrides["upstreams"] = [UpstreamConfig(name="default", base_url=upstream, api_key_env=upstream_key_env)]
-    run(_settings(config, data_dir, **overrides))
+    run(load(config, data_dir, **overrides))
 
 
 @app.command("mock-upstream")
@@ -133,7 +114,7 @@ def demo(
 def _store(config: Path | None, data_dir: Path | None) -> Any:
     from distillguard.store import open_store
 
-    settings = _settings(config, data_dir)
+    settings = load(config, data_dir)
     return open_store(settings.data_dir, settings.store_url, settings.secret), settings
 
 
@@ -153,7 +134,7 @@ def keys_create(
     """
     store, settings = _store(config, data_dir)
     if tier is not None and tier not in settings.limits.tiers:
-        raise _fail(f"unknown tier {tier!r}; configured tiers: {', '.join(sorted(settings.limits.tiers))}")
+        raise fail(f"unknown tier {tier!r}; configured tiers: {', '.join(sorted(settings.limits.tiers))}")
     store.upsert_account(account, org_id=org, tier=tier)
     record, plaintext = store.create_key(account, name)
     if as_json:
@@ -217,7 +198,7 @@ def keys_revoke(
     try:
         key = store.revoke_key(key_id)
     except NotFoundError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     err.print(f"revoked {key.key_id} (account {key.account_id})")
 
 
@@ -248,7 +229,7 @@ def accounts_set(
 
     store, settings = _store(config, data_dir)
     if tier is not None and tier not in settings.limits.tiers:
-        raise _fail(f"unknown tier {tier!r}; configured tiers: {', '.join(sorted(settings.limits.tiers))}")
+        raise fail(f"unknown tier {tier!r}; configured tiers: {', '.join(sorted(settings.limits.tiers))}")
     override = None
     if requests_limit or tokens_limit:
         existing = store.get_account(account)
@@ -256,7 +237,7 @@ def accounts_set(
         try:
             LimitSet(requests=requests_limit or [], tokens=tokens_limit or [])
         except ValueError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         if requests_limit:
             override["requests"] = requests_limit
         if tokens_limit:
@@ -331,7 +312,7 @@ def accounts_import(
     try:
         count = store.import_accounts(read_accounts(in_file))
     except (OSError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     err.print(f"imported {count} accounts")
 
 
@@ -351,16 +332,16 @@ def events_export(
     """
     from distillguard.events.export import export_events
 
-    settings = _settings(config, data_dir)
+    settings = load(config, data_dir)
     try:
         since_us = int(parse_rfc3339(since).timestamp() * 1e6) if since else None
         until_us = int(parse_rfc3339(until).timestamp() * 1e6) if until else None
     except ValueError as exc:
-        raise _fail(f"not an RFC 3339 time: {exc}") from None
+        raise fail(f"not an RFC 3339 time: {exc}") from None
     try:
         count = export_events(settings.data_dir, out_file, since_us, until_us)
     except FileNotFoundError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     err.print(f"wrote {count} events")
     if accounts_out is not None:
         accounts_export(accounts_out, config, data_dir)
@@ -397,7 +378,7 @@ def simulate(
     from distillguard.simulate import simulate as run
 
     if corpus is not None and not corpus.is_dir():
-        raise _fail(f"no corpus directory at {corpus}")
+        raise fail(f"no corpus directory at {corpus}")
     config = SimulationConfig(
         accounts=accounts, days=days, seed=seed, attack_share=attack_share, corpus=corpus, events_scale=scale
     )
@@ -442,7 +423,7 @@ def analyze(
         try:
             risk_model = RiskModel.load(model)
         except (OSError, ValueError) as exc:
-            raise _fail(f"cannot load the risk model: {exc}") from None
+            raise fail(f"cannot load the risk model: {exc}") from None
     from distillguard.clusters.report import campaigns_path
 
     more: dict[str, Any] = {"clusters": clusters, "clusters_out": None}
@@ -467,7 +448,7 @@ def analyze(
                     **more,
                 )
     except (FileNotFoundError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     err.print(
         f"{report.events} events of {report.accounts} accounts; flagged {report.flagged}; verdicts {report.verdicts}"
     )
@@ -496,7 +477,7 @@ def clusters(
     from distillguard.clusters.report import campaigns_path, event_rows, read_campaigns, render
 
     if (data_dir is None) == (verdicts is None):
-        raise _fail("give exactly one of --data-dir or --verdicts")
+        raise fail("give exactly one of --data-dir or --verdicts")
     try:
         if verdicts is not None:
             found = read_campaigns(campaigns_path(verdicts))
@@ -512,7 +493,7 @@ def clusters(
             campaigns, _ = find_campaigns(lambda: event_rows(settings.data_dir), accounts, OnlineScorer(model=model))
             found = [c.to_json() for c in campaigns]
     except (FileNotFoundError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if out_file is not None:
         out_file.write_bytes(b"".join(orjson.dumps(c) + b"\n" for c in found))
     if as_json:
@@ -551,14 +532,14 @@ def evaluate(
     from distillguard.events.jsonl import read_jsonl
 
     if (labels is None) == (glasswally_log is None):
-        raise _fail("give exactly one of --labels and --glasswally-log")
+        raise fail("give exactly one of --labels and --glasswally-log")
     try:
         label_map = read_labels(labels) if labels is not None else labels_from_glasswally(glasswally_log)  # type: ignore[arg-type]
         rows = read_jsonl(verdicts)
         base = baseline_scores(events, input_format, [r["account_id"] for r in rows]) if events else None
         report = run(rows, label_map, base)
     except (OSError, ValueError, KeyError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     table = Table("metric", "value", title="detection quality")
     for name, value in summary_rows(report):
         table.add_row(name, value)
@@ -611,7 +592,7 @@ def _book(config: Path | None, data_dir: Path | None) -> CaseBook:
     from distillguard.respond.book import CaseBook
     from distillguard.store import open_store
 
-    settings = _settings(config, data_dir)
+    settings = load(config, data_dir)
     store = open_store(settings.data_dir, settings.store_url, settings.secret)
     return CaseBook(store.engine, store.secret, settings.respond, settings.detect.thresholds)
 
@@ -625,11 +606,7 @@ def _reviewer(reviewer: str | None) -> str:
 
 
 def _case_failed(exc: Exception) -> typer.Exit:
-    return _fail(escape(str(getattr(exc, "message", exc))))
-
-
-def _json_out(payload: Any) -> None:
-    sys.stdout.write(orjson.dumps(payload).decode() + "\n")
+    return fail(escape(str(getattr(exc, "message", exc))))
 
 
 def _cases_table(cases: list[dict[str, Any]], title: str | None = None) -> Table:
@@ -682,7 +659,7 @@ def review_list(
     cases = [c.to_json() for c in book.cases(status, limit)]
     counts = book.count_cases()
     if as_json:
-        _json_out(cases)
+        json_out(cases)
         return
     if not cases:
         out.print("no cases" + (f" {status}" if status else ""))
@@ -711,7 +688,7 @@ def review_show(
     except CaseError as exc:
         raise _case_failed(exc) from None
     if as_json:
-        _json_out(detail)
+        json_out(detail)
         return
     out.print(_cases_table([detail], title=f"case {case_id}"))
     if detail["reasons"]:
@@ -766,7 +743,7 @@ def _decide(
     except CaseError as exc:
         raise _case_failed(exc) from None
     if as_json:
-        _json_out(case.to_json())
+        json_out(case.to_json())
         return
     members = f"{len(case.members)} account" + ("" if len(case.members) == 1 else "s")
     out.print(f"case {case.case_id} {case.status} by {escape(name)}: {case.applied} applies to {members}")
@@ -849,7 +826,7 @@ def review_appeal(
     except CaseError as exc:
         raise _case_failed(exc) from None
     if as_json:
-        _json_out(filed.to_json())
+        json_out(filed.to_json())
         return
     out.print(f"appeal {filed.appeal_id} filed on case {case_id} for account {escape(account)}")
 
@@ -873,7 +850,7 @@ def review_audit(
     if verify:
         checked, broken = book.verify()
         if as_json:
-            _json_out({"checked": checked, "intact": broken is None, "first_broken": broken})
+            json_out({"checked": checked, "intact": broken is None, "first_broken": broken})
         if broken is not None:
             err.print(
                 f"[red]audit trail broken at seq {broken}[/red]: the entry was changed, removed or inserted outside "
@@ -885,7 +862,7 @@ def review_audit(
         return
     entries = [e.to_json() for e in book.audit(since, limit)]
     if as_json:
-        _json_out(entries)
+        json_out(entries)
         return
     if not entries:
         out.print("no audit entries" + (f" after seq {since}" if since else ""))
@@ -964,7 +941,7 @@ def review_import_campaigns(
     try:
         campaigns = _campaign_rows(read_campaigns(clusters_file))
     except (OSError, ValueError) as exc:
-        raise _fail(escape(str(exc))) from None
+        raise fail(escape(str(exc))) from None
     chosen = [c for c in campaigns if RANK[c[2]] >= RANK[min_level]]
     book = _book(config, data_dir)
     done = []
@@ -972,7 +949,7 @@ def review_import_campaigns(
         case = book.open_campaign_case(cluster_id, members, verdict, risk, reasons, actor=f"operator:{name}")
         done.append({**case.to_json(), "opened": case.opened_at == case.updated_at})
     if as_json:
-        _json_out(done)
+        json_out(done)
         return
     skipped = len(campaigns) - len(chosen)
     if not done:
@@ -1018,7 +995,7 @@ def admin_token_create(
     except CaseError as exc:
         raise _case_failed(exc) from None
     if as_json:
-        _json_out({"token_id": token_id, "name": name.strip(), "token": plaintext})
+        json_out({"token_id": token_id, "name": name.strip(), "token": plaintext})
     else:
         err.print(
             f"admin token {token_id} for {escape(name.strip())} (shown once, it cannot be shown again; store it now):"
@@ -1034,7 +1011,7 @@ def admin_token_list(config: ConfigFile = None, data_dir: DataDir = None, as_jso
     """
     rows = _book(config, data_dir).admin_tokens()
     if as_json:
-        _json_out(rows)
+        json_out(rows)
         return
     if not rows:
         out.print("no admin tokens")
@@ -1090,18 +1067,18 @@ def watermark_detect(
     """
     from distillguard.watermark.text import detect
 
-    settings = _settings(config, data_dir)
+    settings = load(config, data_dir)
     try:
         raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     except OSError as exc:
-        raise _fail(f"cannot read {escape(source)}: {exc.strerror}") from None
+        raise fail(f"cannot read {escape(source)}: {exc.strerror}") from None
     text = raw.decode("utf-8", "replace")
     if not 0 < alpha < 1:
-        raise _fail("--alpha must be between 0 and 1")
+        raise fail("--alpha must be between 0 and 1")
     watermarks = _watermarks(settings)
     result = detect(text, watermarks.keys_for(list(account or []), list(cluster or [])), alpha)
     if as_json:
-        _json_out(result.to_json())
+        json_out(result.to_json())
     else:
         verdict = "[bold red]watermarked[/bold red]" if result.detected else "not detected"
         out.print(
@@ -1117,7 +1094,7 @@ def _watermarks(settings: Settings) -> Watermarks:
     from distillguard.watermark.keys import Watermarks
 
     if not settings.secret and not (settings.data_dir / SECRET_FILE).is_file():
-        raise _fail(
+        raise fail(
             f"no deployment secret in {escape(str(settings.data_dir))}: the keys derive from it (give the gateway's "
             "--data-dir, or a configuration with `secret`)"
         )
@@ -1157,7 +1134,7 @@ def provenance_test(
     """
     from distillguard.watermark.provenance import examine, served_contexts
 
-    settings = _settings(config, data_dir)
+    settings = load(config, data_dir)
     watermarks = _watermarks(settings)
     served = None
     if restrict_to_served:
@@ -1165,7 +1142,7 @@ def provenance_test(
 
         db = settings.data_dir / EVENTS_DB
         if not db.is_file():
-            raise _fail(f"no event log in {escape(str(settings.data_dir))} to restrict to")
+            raise fail(f"no event log in {escape(str(settings.data_dir))} to restrict to")
         served = served_contexts(e.text for e in iter_events(db) if e.text)
     api_key = os.environ.get(api_key_env) if api_key_env else None
     report = examine(
@@ -1182,7 +1159,7 @@ def provenance_test(
     if out_file is not None:
         out_file.write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")
     if as_json:
-        _json_out(payload)
+        json_out(payload)
     else:
         d = report.detection
         out.print(
@@ -1200,7 +1177,7 @@ def config_show(config: ConfigFile = None, data_dir: DataDir = None) -> None:
 
     Example: distillguard config show --config distillguard.toml
     """
-    settings = _settings(config, data_dir)
+    settings = load(config, data_dir)
     dumped = settings.model_dump(mode="json")
     if dumped.get("secret"):
         dumped["secret"] = "***"

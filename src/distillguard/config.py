@@ -246,6 +246,58 @@ class WatermarkConfig(BaseModel):
     flagged_strength: Literal["standard", "strong"] = "strong"
 
 
+class PartnerConfig(BaseModel):
+    """A member of the sharing group whose reports we accept (docs/intel.md)."""
+
+    name: str
+    # The partner's STIX identity id and Ed25519 public key, as its `distillguard intel keygen` printed them.
+    identity: str = Field(pattern=r"^identity--[0-9a-f-]{36}$")
+    public_key: str
+    # How much one report of this partner moves risk, 0..1.
+    weight: float = Field(0.6, ge=0, le=1)
+
+
+class HubClientConfig(BaseModel):
+    # TAXII 2.1 API root of the hub, e.g. "http://hub.example:9400/taxii2/api/".
+    url: str | None = None
+    collection: str | None = Field(None, description="id of the hub collection to push to and pull from")
+    username: str | None = None
+    password: str | None = Field(None, repr=False)
+    password_env: str | None = Field("DISTILLGUARD_INTEL_PASSWORD", description="environment variable with it")
+    timeout_s: float = Field(10.0, gt=0)
+
+    def resolved_password(self) -> str | None:
+        if self.password:
+            return self.password
+        return os.environ.get(self.password_env) if self.password_env else None
+
+
+class IntelConfig(BaseModel):
+    """Threat intelligence shared with other providers (docs/intel.md)."""
+
+    # Match partner indicators in detection (requires a group key and at least one partner).
+    enabled: bool = False
+    provider_name: str = "distillguard deployment"
+    # The sharing group's HMAC key (hex or a 32+ byte passphrase), or a file holding it.
+    group_key: str | None = Field(None, repr=False)
+    group_key_file: str | None = None
+    # This member's Ed25519 signing key (PEM), relative to data_dir; made on first use.
+    signing_key_file: str = "intel/signing.key"
+    # TLP 2.0 level of exported bundles; raw example prompts are included only when `raw_examples` is on and the
+    # level is at least `raw_examples_min_tlp`.
+    tlp: Literal["clear", "green", "amber", "amber+strict", "red"] = "amber"
+    raw_examples: bool = False
+    raw_examples_min_tlp: Literal["clear", "green", "amber", "amber+strict", "red"] = "amber+strict"
+    # A template is shared only when at most this many accounts outside the campaign sent it (popular templates
+    # would make partners match ordinary users).
+    template_max_outside_accounts: int = Field(2, ge=0)
+    templates_per_campaign: int = Field(20, ge=1)
+    hub: HubClientConfig = Field(default_factory=HubClientConfig)
+    # Pull the hub this often from `serve` (0: never; `distillguard intel pull` pulls by hand).
+    pull_interval_s: float = Field(300.0, ge=0)
+    partners: list[PartnerConfig] = Field(default_factory=list)
+
+
 class LoggingConfig(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "text"] = "json"
@@ -268,6 +320,7 @@ class Settings(BaseSettings):
     detect: DetectConfig = Field(default_factory=DetectConfig)
     respond: RespondConfig = Field(default_factory=RespondConfig)
     watermark: WatermarkConfig = Field(default_factory=WatermarkConfig)
+    intel: IntelConfig = Field(default_factory=IntelConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @classmethod

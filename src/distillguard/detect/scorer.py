@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from distillguard.detect.features import FEATURES, AccountState, ModelClock
 from distillguard.detect.reasons import Reason
@@ -21,6 +21,12 @@ from distillguard.detect.verdicts import DEFAULT_THRESHOLDS, FLAGGED, Verdict, v
 
 if TYPE_CHECKING:
     from distillguard.detect.model import RiskModel
+
+
+class RiskAdjuster(Protocol):
+    """Evidence from outside the account's own traffic (partner intel) that may move its risk, with the reason."""
+
+    def adjust(self, account_id: str, risk: float, features: Mapping[str, float]) -> tuple[float, Reason | None]: ...
 
 
 # A rule contribution at least this large counts as a reason that explains a flag.
@@ -87,6 +93,8 @@ class OnlineScorer:
         self._accounts: dict[str, _Tracked] = {}
         self._info = dict(accounts or {})
         self._queue: list[str] = []
+        # Partner intel (intel/trust.py) when the deployment imports it; applied after rules and model.
+        self.adjuster: RiskAdjuster | None = None
 
     def set_account(self, account_id: str, info: AccountInfo) -> None:
         self._info[account_id] = info
@@ -114,6 +122,13 @@ class OnlineScorer:
         state = tracked.state
         state.update(ts_us, signals, status, prompt_tokens, completion_tokens, model, released)
         if not tracked.pending and (state.events % self.rescore_every == 0 or state.events <= 2):
+            tracked.pending = True
+            self._queue.append(account_id)
+
+    def touch(self, account_id: str) -> None:
+        """Rescore an account at the next flush although it sent nothing new (new outside evidence about it)."""
+        tracked = self._accounts.get(account_id)
+        if tracked is not None and not tracked.pending:
             tracked.pending = True
             self._queue.append(account_id)
 
@@ -153,7 +168,8 @@ class OnlineScorer:
         scores = []
         version = self.model.version if self.model is not None else ""
         for i, account_id in enumerate(batch.accounts):
-            rules = score_rules(dict(zip(FEATURES, batch.vectors[i], strict=True)))
+            features = dict(zip(FEATURES, batch.vectors[i], strict=True))
+            rules = score_rules(features)
             reasons = list(rules.reasons)
             model_risk = None if batch.model_risks is None else float(batch.model_risks[i])
             # Measured: taking max(rules, model) flagged evaluation runs and researchers on the rules alone; the
@@ -167,6 +183,10 @@ class OnlineScorer:
                         f"the learned model ({version}) puts the risk at {model_risk:.2f}",
                     )
                 )
+            if self.adjuster is not None:
+                risk, outside = self.adjuster.adjust(account_id, risk, features)
+                if outside is not None:
+                    reasons.append(outside)
             at_us, events = batch.at[i]
             scores.append(
                 Score(

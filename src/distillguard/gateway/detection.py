@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distillguard.background import Background
 from distillguard.config import DetectConfig
@@ -21,6 +21,9 @@ from distillguard.events.schema import Event
 from distillguard.respond.responder import Responder
 from distillguard.respond.responder import Verdict as ResponderVerdict
 from distillguard.store.models import Account
+
+if TYPE_CHECKING:
+    from distillguard.intel.runtime import IntelRuntime
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,17 @@ class OnlineDetection:
         self._task = Background("distillguard-rescoring", self.run)
         # Who acts on verdicts (the response policy); told of every rescoring round and of failed ones.
         self.responder: Responder | None = None
+        self.intel: IntelRuntime | None = None
+
+    def attach_intel(self, intel: IntelRuntime) -> None:
+        """Partner intel: matched on every account and call, weighed by the scorer on every rescoring."""
+        self.intel = intel
+        self.scorer.adjuster = intel.evidence
+        intel.on_changed = self._rescore
+
+    def _rescore(self, accounts: list[str]) -> None:
+        for account_id in accounts:
+            self.scorer.touch(account_id)
 
     @staticmethod
     def signals(body: dict[str, Any], endpoint: str) -> RequestSignals:
@@ -56,6 +70,8 @@ class OnlineDetection:
         if account.account_id not in self._known:
             self._known.add(account.account_id)
             self.scorer.set_account(account.account_id, AccountInfo(account.created_at, account.verified))
+            if self.intel is not None:
+                self.intel.on_account(account)
 
     def observe(self, event: Event, signals: RequestSignals) -> None:
         self.scorer.observe(
@@ -67,6 +83,8 @@ class OnlineDetection:
             event.completion_tokens,
             event.model,
         )
+        if self.intel is not None and self.intel.on_call(event):
+            self.scorer.touch(event.account_id)
 
     def current(self, account_id: str) -> Score | None:
         return self.scorer.score(account_id)
@@ -99,6 +117,7 @@ class OnlineDetection:
                             "from": previous,
                             "to": score.verdict,
                             "risk": round(score.risk, 4),
+                            "events": score.events,
                             "reasons": [r.signal for r in score.reasons],
                         },
                     )

@@ -148,3 +148,28 @@ admin_tokens = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
+
+
+# Intel (intel/): STIX objects received from partners, verified, each version kept as received.
+intel_objects = Table(
+    "intel_objects",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    # The object's `modified` (or `created`, or "" for objects without either): a TAXII version.
+    Column("version", String(40), primary_key=True),
+    Column("type", String(64), nullable=False),
+    # The identity whose signature checked (a partner's), or this deployment's own identity.
+    Column("signer", String(200), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("body", JSON, nullable=False),
+    Index("ix_intel_objects_type", "type"),
+)
+
+# Where each hub collection was last read up to (TAXII `added_after`).
+intel_cursors = Table(
+    "intel_cursors",
+    metadata,
+    Column("source", String(400), primary_key=True),
+    Column("added_after", String(40), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
