@@ -40,6 +40,12 @@ ORDINARY_PROMPTS = [
     "how do I centre a div in CSS",
     "give me a packing list for a weekend of hiking",
     "explain what an index fund is",
+    "suggest a vegetarian lasagna recipe for six people",
+    "what should I see in Lisbon in two days",
+    "rewrite this sentence to sound friendlier: please send the report",
+    "why is the sky blue, simply",
+    "draft a short toast for my brother's wedding",
+    "what are good stretches after running",
 ]
 
 
@@ -57,11 +63,11 @@ def accounts() -> dict[str, Account]:
     return out
 
 
-def event(account_id: str, i: int, prompt: str, ip: str) -> Event:
+def event(account_id: str, i: int, prompt: str, ip: str, ts_us: int | None = None) -> Event:
     body: dict[str, Any] = {"model": "m1", "messages": [{"role": "user", "content": prompt}]}
     return Event(
         event_id=f"req_{account_id}_{i}",
-        ts_us=START_US + i * 1_000_000,
+        ts_us=START_US + i * 1_000_000 if ts_us is None else ts_us,
         endpoint="/v1/chat/completions",
         request_raw=orjson.dumps(body),
         account_id=account_id,
@@ -74,19 +80,23 @@ def event(account_id: str, i: int, prompt: str, ip: str) -> Event:
 
 
 def events(seed: int = 1) -> list[Event]:
+    """The campaign sends in synchronised rounds a minute apart; ordinary users at their own pace over six hours."""
     rng = random.Random(seed)
     out: list[Event] = []
     n = 0
     for round_ in range(12):
         for j, a in enumerate(CAMPAIGN_ACCOUNTS):
             template = POPULAR if round_ == 0 else TEMPLATES[(round_ + j) % 2]
-            out.append(event(a, n, template.format(q=rng.choice(QUESTIONS)), f"203.0.113.{10 + j}"))
+            ts = START_US + round_ * 60_000_000 + j * 1000
+            out.append(event(a, n, template.format(q=rng.choice(QUESTIONS)), f"203.0.113.{10 + j}", ts))
             n += 1
-        for j, a in enumerate(ORDINARY):
-            prompt = POPULAR.format(q=rng.choice(ORDINARY_PROMPTS)) if j < 4 else rng.choice(ORDINARY_PROMPTS) + f" #{n}"
-            out.append(event(a, n, prompt, f"198.51.{j}.7"))
+    for j, a in enumerate(ORDINARY):
+        for k, prompt in enumerate(rng.sample(ORDINARY_PROMPTS, 12)):
+            text = POPULAR.format(q=prompt) if j < 4 and k == 0 else prompt
+            ts = START_US + int(rng.uniform(0, 6 * 3600)) * 1_000_000
+            out.append(event(a, n, text, f"198.51.{j}.7", ts))
             n += 1
-    return out
+    return sorted(out, key=lambda e: e.ts_us)
 
 
 def campaign() -> dict[str, Any]:

@@ -25,8 +25,7 @@ from distillguard.store.schema import metadata
 from tests.intel import campaign as world
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-EXTRACTING = {"cot_share": 1.0}
-ORDINARY = {"cot_share": 0.0}
+FEATURES: dict[str, float] = {}
 
 
 def bundle_of(member: Member) -> dict[str, Any]:
@@ -90,18 +89,38 @@ def test_one_partner_alone_can_put_an_account_on_watch_but_not_enforce(parties: 
     ev = evidence(b, feed, {a: 1.0})
     matcher = Matcher(feed, b.group_key())
     ev.record("customer", matcher.account(newcomer("customer")))
-    risk, reason = ev.adjust("customer", 0.02, ORDINARY)
+    risk, reason = ev.adjust("customer", 0.02, FEATURES)
     assert verdict_for(risk) == "watch"
     assert reason is not None and "not corroborated" in reason.detail and "Provider A" in reason.detail
-    # The same match on an account whose own calls elicit reasoning traces is corroborated: it is flagged.
+    # The same card on an account whose calls on the partner's templates elicit reasoning traces (by our own
+    # signals) is corroborated: flagged.
+    harvest = world.TEMPLATES[0].format(q="what is 6 times 7?")
     ev.record("harvester", matcher.account(newcomer("harvester")))
-    risk, reason = ev.adjust("harvester", 0.02, EXTRACTING)
+    ev.record("harvester", matcher.call("t", lambda: harvest, None, (None,)), shaped=True)
+    risk, reason = ev.adjust("harvester", 0.02, FEATURES)
     assert verdict_for(risk) in {"throttle", "degrade"}
     assert reason is not None and "corroborated by our own signals" in reason.detail
     # Intel never goes beyond degrade by itself: challenge and block need our own evidence or a reviewer.
     assert risk < DEFAULT_THRESHOLDS["challenge"]
+    # Our own detection at watch corroborates too, but then the lift stops at throttle.
+    risk, reason = ev.adjust("customer", 0.35, FEATURES)
+    assert verdict_for(risk) == "throttle" and reason is not None and "our own detection" in reason.detail
     # An account that matched nothing is untouched.
-    assert ev.adjust("bystander", 0.02, EXTRACTING) == (0.02, None)
+    assert ev.adjust("bystander", 0.02, FEATURES) == (0.02, None)
+
+
+def test_template_calls_that_are_not_extraction_shaped_do_not_corroborate(parties: dict[str, Member]) -> None:
+    a, b = parties["Provider A"], parties["Provider B"]
+    s = store()
+    s.ingest(bundle_of(a)["objects"], keys(a, b))
+    feed = feed_of(s, b.group_key())
+    ev = evidence(b, feed, {a: 1.0})
+    matcher = Matcher(feed, b.group_key())
+    prompt = world.TEMPLATES[1].format(q="how many wheels do 3 cars have?")
+    for _ in range(3):
+        ev.record("app", matcher.call("t", lambda: prompt, None, (None,)), shaped=False)
+    risk, reason = ev.adjust("app", 0.02, FEATURES)
+    assert verdict_for(risk) == "watch" and reason is not None and "not corroborated" in reason.detail
 
 
 def test_two_independent_partners_corroborate_each_other(parties: dict[str, Member]) -> None:
@@ -115,7 +134,7 @@ def test_two_independent_partners_corroborate_each_other(parties: dict[str, Memb
     assert feed.reporters(card.id) == {a.identity_id, c.identity_id}
     ev = evidence(b, feed, {a: 0.6, c: 0.6})
     ev.record("acct", Matcher(feed, b.group_key()).account(newcomer("acct")))
-    risk, reason = ev.adjust("acct", 0.02, ORDINARY)
+    risk, reason = ev.adjust("acct", 0.02, FEATURES)
     assert verdict_for(risk) in {"throttle", "degrade"}
     assert reason is not None and "2 partners independently" in reason.detail
 
@@ -126,18 +145,24 @@ def test_false_positive_reports_damp_or_remove_an_indicator(parties: dict[str, M
     s.ingest(bundle_of(a)["objects"], keys(a, b, c))
     feed = feed_of(s, b.group_key())
     card = next(i for i in feed.indicators.values() if i.kind == "payment_fingerprint")
-    matches = Matcher(feed, b.group_key()).account(newcomer("acct"))
+    matcher = Matcher(feed, b.group_key())
+    matches = matcher.account(newcomer("acct"))
+    calls = matcher.call("t", lambda: world.TEMPLATES[0].format(q="2 + 2?"), None, (None,))
 
     def lifted() -> float:
         ev = evidence(b, feed_of(s, b.group_key()), {a: 0.6, c: 0.6})
         ev.record("acct", matches)
-        return ev.adjust("acct", 0.02, EXTRACTING)[0]
+        ev.record("acct", calls, shaped=True)
+        return ev.adjust("acct", 0.02, FEATURES)[0]
 
     before = lifted()
     s.ingest([false_positive(c, card.id, "a customer of ours", NOW, "amber")], keys(a, b, c))
     damped = lifted()
     assert 0.02 < damped < before
+    # Our own dispute removes an indicator for us at once: disputing everything this account matched undoes it all.
     s.ingest([false_positive(b, card.id, "our support bot", NOW, "amber")], keys(a, b, c))
+    assert lifted() < damped
+    s.ingest([false_positive(b, m.indicator_id, "our support bot", NOW, "amber") for m in calls], keys(a, b, c))
     assert lifted() == 0.02
 
 

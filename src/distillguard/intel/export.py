@@ -166,9 +166,7 @@ class CampaignExporter:
             ("email_domain", facts.email_domains),
         ]
         fingerprints = {
-            fp
-            for fp in facts.client_fingerprints
-            if outsiders.specific(f"fp:{fp}") and outsiders.specific(f"tls:{fp}")
+            fp for fp in facts.client_fingerprints if outsiders.specific(f"fp:{fp}") and outsiders.specific(f"tls:{fp}")
         }
         identifier_sets.append(("client_fingerprint", fingerprints))
         for kind, values in identifier_sets:
@@ -282,6 +280,16 @@ class CampaignExporter:
         return [grouping, *(i for i, _ in indicators), observed, *sightings, *notes, *observables]
 
 
+def campaign_level(campaign: Mapping[str, Any]) -> int:
+    """How firmly a campaign is judged: its own verdict, or its median member's if that is stronger (a campaign
+    scored as one account can come out lower than the members it links, each flagged on its own)."""
+    from distillguard.respond.policy import RANK
+
+    ranks = sorted(RANK.get(m.get("verdict") or "allow", 0) for m in campaign.get("members") or [])
+    median = ranks[len(ranks) // 2] if ranks else 0
+    return max(RANK.get(campaign.get("verdict") or "allow", 0), median)
+
+
 def select_campaigns(
     campaigns: list[dict[str, Any]], ids: list[str], since: str | None, min_level: str
 ) -> list[dict[str, Any]]:
@@ -294,7 +302,9 @@ def select_campaigns(
         if missing:
             raise LookupError(f"no campaign {', '.join(missing)} in the campaigns file")
         return [by_id[i] for i in ids]
-    chosen = [c for c in campaigns if RANK.get(c.get("verdict", "allow"), 0) >= RANK[min_level]]  # type: ignore[index]
+    if min_level not in RANK:
+        raise ValueError(f"unknown level {min_level!r}; expected one of {', '.join(RANK)}")
+    chosen = [c for c in campaigns if campaign_level(c) >= RANK[min_level]]  # type: ignore[index]
     if since is not None:
         chosen = [c for c in chosen if str(c.get("last_seen", "")) >= since]
     return chosen

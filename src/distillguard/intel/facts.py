@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from distillguard.detect.signals.template import skeleton
+from distillguard.detect.signals.template import skeleton, template_id
 from distillguard.detect.signals.text import window
 from distillguard.events.schema import Event
 from distillguard.intel.privacy import ip_prefix
@@ -89,7 +89,12 @@ def gather(
     outsiders = Outsiders(max_outside)
     for event in events:
         prefix = ip_prefix(event.client_ip)
-        template = event.signals.template_id if event.signals is not None else None
+        prompt: str | None = None
+        if event.signals is not None:
+            template = event.signals.template_id
+        else:  # an imported log without stored signals: the template id from the prompt, as extract computes it
+            prompt = _prompt(event)
+            template = template_id(window(prompt)) if prompt else None
         mine = member_of.get(event.account_id)
         for value in (
             f"ip:{prefix}" if prefix else None,
@@ -111,25 +116,23 @@ def gather(
                 mine.client_fingerprints[fingerprint] += 1
         if event.model:
             mine.models[event.model] += 1
-        _add_template(mine, event.request_raw, event.endpoint, template, want_examples)
+        if template is None:
+            continue
+        if template in mine.templates:
+            text, calls = mine.templates[template]
+            mine.templates[template] = (text, calls + 1)
+            continue
+        prompt = prompt if prompt is not None else _prompt(event)
+        if prompt.strip():
+            mine.templates[template] = (skeleton(window(prompt)), 1)
+            if want_examples and len(mine.examples) < EXAMPLES_PER_CAMPAIGN:
+                mine.examples.append(prompt[:2000])
     return facts, outsiders
 
 
-def _add_template(f: CampaignFacts, raw: bytes, endpoint: str, template: str | None, want_examples: bool) -> None:
-    if template is not None and template in f.templates:
-        text, calls = f.templates[template]
-        f.templates[template] = (text, calls + 1)
-        return
+def _prompt(event: Event) -> str:
     try:
-        body = orjson.loads(raw)
+        body = orjson.loads(event.request_raw)
     except orjson.JSONDecodeError:
-        return
-    if not isinstance(body, dict):
-        return
-    prompt = prompt_text(body, endpoint)
-    if not prompt.strip():
-        return
-    key = template or f"raw:{len(f.templates)}"
-    f.templates[key] = (skeleton(window(prompt)), 1)
-    if want_examples and len(f.examples) < EXAMPLES_PER_CAMPAIGN:
-        f.examples.append(prompt[:2000])
+        return ""
+    return prompt_text(body, event.endpoint) if isinstance(body, dict) else ""

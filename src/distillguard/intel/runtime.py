@@ -27,7 +27,7 @@ from distillguard.intel.signing import parse_public_key
 from distillguard.intel.store import IngestResult, IntelStore
 from distillguard.intel.taxii import HubClient
 from distillguard.intel.templates import prompt_text
-from distillguard.intel.trust import PartnerEvidence, Trust
+from distillguard.intel.trust import PartnerEvidence, Trust, extraction_shaped
 from distillguard.store.models import Account
 from distillguard.timefmt import rfc3339, utcnow
 
@@ -112,7 +112,7 @@ class IntelRuntime:
         matches = self.matcher.call(
             signals.template_id, prompt, event.client_ip, (event.client_fingerprint, event.client_tls)
         )
-        return bool(matches) and self.evidence.record(event.account_id, matches)
+        return bool(matches) and self.evidence.record(event.account_id, matches, extraction_shaped(signals))
 
     # periodic pull ----------------------------------------------------------------------------------
     def start(self) -> None:

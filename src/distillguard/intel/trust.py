@@ -1,15 +1,21 @@
 """How much partner intel moves an account's risk, and when it may act on its own.
 
-Each partner has a weight (0..1, from configuration). What an account matched is summed per reporting partner by
-kind (a payment fingerprint or an account id says more than a network prefix; several kinds together more than
-one) and across partners by noisy-OR, giving the partner evidence *E* in [0, 1]; the risk's logit rises by
-``INTEL_LOGIT * E``. Like CrowdSec's consensus, partner intel alone never enforces:
+Each partner has a weight (0..1, from configuration). What an account matched is combined per reporting partner
+by kind (a payment fingerprint or an account id says more than a network prefix; several kinds together more than
+one) and across partners by noisy-OR, giving the partner evidence *E* in [0, 1], read as the probability the
+partners' reports alone give; it joins our own risk *r* by noisy-OR too: ``1 - (1 - r)(1 - E)``. A trusted
+partner (weight 0.6) reporting an account's card therefore brings a clean account to 0.6 (throttle), one we had at
+watch (0.3) to 0.72 (degrade). Like CrowdSec's consensus, partner intel alone never enforces:
 
-- **uncorroborated** (one partner, and our own detectors see nothing extraction-like in the account's calls): the
-  risk stays below ``throttle`` — the account is put on *watch* for analysts, nothing more;
-- **corroborated** (our own request signals agree — most of its calls elicit reasoning traces, training data,
-  gradings or logprobs — or at least two partners report it independently): the lift applies, up to just below
-  ``challenge``. Challenge and block still need our own evidence or a reviewer.
+- **uncorroborated** (one partner, and nothing of our own agrees): the risk stays below ``throttle`` — the account
+  is put on *watch* for analysts, nothing more;
+- **corroborated**: the lift applies, up to just below ``challenge`` (challenge and block still need our own
+  evidence or a reviewer). Corroboration is one of: our own detector already puts the account at ``watch`` or
+  above (then the lift stops at ``throttle``); the calls that matched the partner's *templates* are, by our own request signals, extraction-shaped (most
+  of them elicit reasoning traces, generated training data or gradings, on content that is not a known benchmark);
+  or at least two partners report it independently. A matching card or e-mail domain alone is never corroborated
+  by the account's other calls: a lying partner who names a researcher's card cannot borrow the researcher's own
+  chain-of-thought prompts as corroboration. Logprob requests do not count: classification apps use them.
 
 A false-positive report (a disputing STIX ``opinion``) from another trusted partner scales an indicator down by that
 partner's weight; our own dispute removes it for us. Our own sightings never count as a second report (they
@@ -25,10 +31,10 @@ from dataclasses import dataclass, field
 
 from distillguard.config import IntelConfig
 from distillguard.detect.reasons import Reason
+from distillguard.events.signals import RequestSignals
 from distillguard.intel.feed import Feed
 from distillguard.intel.matching import Match
 
-INTEL_LOGIT = 5.0
 KIND_STRENGTH: Mapping[str, float] = {
     "account_id": 1.0,
     "payment_fingerprint": 1.0,
@@ -38,9 +44,8 @@ KIND_STRENGTH: Mapping[str, float] = {
     "email_domain": 0.4,
     "ip_prefix": 0.2,
 }
-# Our own corroboration: at least this share of the account's calls carry an extraction signal.
+# Our own corroboration: at least this share of the calls that matched partner templates are extraction-shaped.
 OWN_SIGNAL_SHARE = 0.5
-OWN_SIGNALS = ("cot_share", "training_data_share", "rubric_share", "logprob_harvest_share")
 # A partner counts as an independent report once its matched evidence reaches this strength.
 REPORT_STRENGTH = 0.3
 INDEPENDENT_REPORTS = 2
@@ -68,14 +73,23 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
-
-
 @dataclass
 class _Seen:
     match: Match
     calls: int = 0
+
+
+@dataclass
+class _Account:
+    seen: dict[str, _Seen] = field(default_factory=dict)
+    # Calls that matched a partner template, and how many of them our own signals call extraction-shaped.
+    template_calls: int = 0
+    shaped_template_calls: int = 0
+
+
+def extraction_shaped(signals: RequestSignals) -> bool:
+    """Our own request-level verdict on one call: it elicits reasoning, training data or grading, off-benchmark."""
+    return bool(signals.cot or signals.training_data or signals.rubric) and signals.benchmark is None
 
 
 @dataclass
@@ -85,27 +99,35 @@ class PartnerEvidence:
     trust: Trust
     feed: Feed
     thresholds: Mapping[str, float]
-    _matches: dict[str, dict[str, _Seen]] = field(default_factory=lambda: defaultdict(dict))
+    _accounts: dict[str, _Account] = field(default_factory=lambda: defaultdict(_Account))
 
-    def record(self, account_id: str, matches: Iterable[Match]) -> bool:
-        """Note matches for an account; True when one is new (the account should be rescored)."""
+    def record(self, account_id: str, matches: Iterable[Match], shaped: bool = False) -> bool:
+        """Note the matches of an account (or of one of its calls, ``shaped`` by our own signals); True when the
+        account should be rescored (a new indicator matched, or a template match changed its corroboration)."""
+        state = self._accounts[account_id]
         new = False
-        seen = self._matches[account_id]
+        template = False
         for m in matches:
-            entry = seen.get(m.indicator_id)
+            entry = state.seen.get(m.indicator_id)
             if entry is None:
-                entry = seen[m.indicator_id] = _Seen(m)
+                entry = state.seen[m.indicator_id] = _Seen(m)
                 new = True
             entry.calls += 1
-        return new
+            template = template or m.kind == "template"
+        if template:
+            state.template_calls += 1
+            state.shaped_template_calls += shaped
+        return new or template
 
     def matched(self, account_id: str) -> list[Match]:
-        return [s.match for s in self._matches.get(account_id, {}).values()]
+        state = self._accounts.get(account_id)
+        return [s.match for s in state.seen.values()] if state is not None else []
 
     def adjust(self, account_id: str, risk: float, features: Mapping[str, float]) -> tuple[float, Reason | None]:
-        seen = self._matches.get(account_id)
-        if not seen:
+        state = self._accounts.get(account_id)
+        if state is None or not state.seen:
             return risk, None
+        seen = state.seen
         strengths: dict[str, list[float]] = defaultdict(list)
         kinds: dict[str, set[str]] = defaultdict(set)
         campaigns: set[str] = set()
@@ -127,18 +149,33 @@ class PartnerEvidence:
         per_partner = {p: 1 - math.prod(1 - s for s in ss) for p, ss in strengths.items()}
         evidence = 1 - math.prod(1 - self.trust.partners[p].weight * s for p, s in per_partner.items())
         independent = [p for p, s in per_partner.items() if s >= REPORT_STRENGTH]
-        own = max((features.get(name, 0.0) for name in OWN_SIGNALS), default=0.0)
-        corroborated_by_us = own >= OWN_SIGNAL_SHARE
-        corroborated = corroborated_by_us or len(independent) >= INDEPENDENT_REPORTS
-        cap = self.thresholds.get("challenge" if corroborated else "throttle", 1.0) - _EPS
-        lifted = _sigmoid(_logit(risk) + INTEL_LOGIT * evidence)
+        shaped = state.shaped_template_calls / state.template_calls if state.template_calls else 0.0
+        by_signals = state.shaped_template_calls > 0 and shaped >= OWN_SIGNAL_SHARE
+        by_risk = risk >= self.thresholds.get("watch", 1.0)
+        corroborated = by_signals or by_risk or len(independent) >= INDEPENDENT_REPORTS
+        # Up to just below challenge when our signals or a second partner agree; one level above watch (throttle) when
+        # only our own risk does; below throttle when nothing agrees.
+        ceiling = (
+            "challenge"
+            if by_signals or len(independent) >= INDEPENDENT_REPORTS
+            else "degrade"
+            if by_risk
+            else "throttle"
+        )
+        cap = self.thresholds.get(ceiling, 1.0) - _EPS
+        lifted = 1 - (1 - risk) * (1 - evidence)
         new_risk = max(risk, min(lifted, cap))
         names = "; ".join(
             f"{self.trust.partners[p].name} (weight {self.trust.partners[p].weight:.2f}): {', '.join(sorted(kinds[p]))}"
             for p in sorted(per_partner, key=lambda p: -per_partner[p])
         )
-        if corroborated_by_us:
-            why = f"corroborated by our own signals ({100 * own:.0f}% of its calls are extraction-shaped)"
+        if by_signals:
+            why = (
+                f"corroborated by our own signals ({100 * shaped:.0f}% of its {state.template_calls} calls on the "
+                "partner's templates are extraction-shaped)"
+            )
+        elif by_risk:
+            why = f"corroborated by our own detection (risk {risk:.2f} before partner intel)"
         elif corroborated:
             why = f"corroborated by {len(independent)} partners independently"
         else:
