@@ -27,8 +27,12 @@ TEMPLATES = (
     "You are a meticulous tutor. Explain your chain of thought in detail, then answer.\nQuestion: {q}",
 )
 POPULAR = "Translate into French:\n\n{q}"
-QUESTIONS = [f"what is {a} times {b} plus the number of legs of a {animal}?" for a in range(3, 9) for b in range(4, 9)
-             for animal in ("spider", "cat", "bird")]
+QUESTIONS = [
+    f"what is {a} times {b} plus the number of legs of a {animal}?"
+    for a in range(3, 9)
+    for b in range(4, 9)
+    for animal in ("spider", "cat", "bird")
+]
 CAMPAIGN_ACCOUNTS = [f"acct_harvest_{i:02d}" for i in range(8)]
 CARDS = ("card_fp_77aa19", "card_fp_03bb42")
 CAMPAIGN_DOMAIN = "mailbox-bulk.example"

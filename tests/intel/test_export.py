@@ -20,7 +20,10 @@ from tests.intel import campaign as world
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-def export(tmp_path: Path, policy: ExportPolicy = ExportPolicy()) -> dict:
+DEFAULT_POLICY = ExportPolicy()
+
+
+def export(tmp_path: Path, policy: ExportPolicy = DEFAULT_POLICY) -> dict:
     member = world.member(tmp_path, "Provider A")
     facts, outsiders = gather(world.events(), [world.campaign()], world.accounts(), 2, policy.examples_allowed)
     bundle = CampaignExporter(member, policy, NOW).bundle([(world.campaign(), facts["clu_test0001"])], outsiders)
@@ -40,7 +43,9 @@ def test_the_bundle_is_valid_stix_with_every_part_the_issue_names(tmp_path: Path
     grouping = by_type(bundle, "grouping")[0]
     assert grouping["context"] == "suspicious-activity"
     facts = grouping["extensions"][CAMPAIGN_EXT.id]
-    assert facts["accounts"] == 8 and facts["events"] == 96 and facts["capabilities"][0] == {"name": "math", "calls": 90}
+    assert (
+        facts["accounts"] == 8 and facts["events"] == 96 and facts["capabilities"][0] == {"name": "math", "calls": 90}
+    )
     # Every indicator, sighting and observed-data is in the grouping, and every sighting points at an indicator.
     indicators = {o["id"] for o in by_type(bundle, "indicator")}
     assert indicators and indicators <= set(grouping["object_refs"])

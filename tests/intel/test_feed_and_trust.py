@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 
+from distillguard.detect.reasons import Reason
 from distillguard.detect.verdicts import DEFAULT_THRESHOLDS, verdict_for
 from distillguard.intel.export import CampaignExporter, ExportPolicy
 from distillguard.intel.facts import gather
@@ -25,7 +26,9 @@ from distillguard.store.schema import metadata
 from tests.intel import campaign as world
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-FEATURES: dict[str, float] = {}
+FEATURES: list[Reason] = []
+OWN_RULE = [Reason("cot_elicitation", 0.4, "40% of requests ask for step-by-step reasoning traces", 1.8)]
+MODEL_ONLY = [Reason("learned_model", 0.4, "the learned model puts the risk at 0.40", 0.0)]
 
 
 def bundle_of(member: Member) -> dict[str, Any]:
@@ -102,9 +105,11 @@ def test_one_partner_alone_can_put_an_account_on_watch_but_not_enforce(parties: 
     assert reason is not None and "corroborated by our own signals" in reason.detail
     # Intel never goes beyond degrade by itself: challenge and block need our own evidence or a reviewer.
     assert risk < DEFAULT_THRESHOLDS["challenge"]
-    # Our own detection at watch corroborates too, but then the lift stops at throttle.
-    risk, reason = ev.adjust("customer", 0.35, FEATURES)
+    # Our own rules at watch corroborate too, but then the lift stops at throttle; the learned model alone does not.
+    risk, reason = ev.adjust("customer", 0.35, OWN_RULE)
     assert verdict_for(risk) == "throttle" and reason is not None and "our own detection" in reason.detail
+    risk, reason = ev.adjust("customer", 0.35, MODEL_ONLY)
+    assert verdict_for(risk) == "watch" and reason is not None and "not corroborated" in reason.detail
     # An account that matched nothing is untouched.
     assert ev.adjust("bystander", 0.02, FEATURES) == (0.02, None)
 

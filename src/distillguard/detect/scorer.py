@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 class RiskAdjuster(Protocol):
     """Evidence from outside the account's own traffic (partner intel) that may move its risk, with the reason."""
 
-    def adjust(self, account_id: str, risk: float, features: Mapping[str, float]) -> tuple[float, Reason | None]: ...
+    def adjust(self, account_id: str, risk: float, reasons: list[Reason]) -> tuple[float, Reason | None]: ...
 
 
 # A rule contribution at least this large counts as a reason that explains a flag.
@@ -184,7 +184,7 @@ class OnlineScorer:
                     )
                 )
             if self.adjuster is not None:
-                risk, outside = self.adjuster.adjust(account_id, risk, features)
+                risk, outside = self.adjuster.adjust(account_id, risk, reasons)
                 if outside is not None:
                     reasons.append(outside)
             at_us, events = batch.at[i]

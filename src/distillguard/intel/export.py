@@ -121,6 +121,27 @@ class CampaignExporter:
         shared = [*definitions_json(), marking_definition(self.policy.tlp)]
         return {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": shared + signed}
 
+    @staticmethod
+    def _campaign_facts(campaign: Mapping[str, Any], facts: CampaignFacts, first: str, last: str) -> dict[str, Any]:
+        """The campaign property extension; lists that would be empty are left out (STIX forbids empty lists)."""
+        capabilities = campaign.get("capabilities") or {}
+        lists = {
+            "capabilities": [{"name": k, "calls": int(v)} for k, v in capabilities.items()],
+            "models": [{"name": k, "calls": v} for k, v in facts.models.most_common(10)],
+            "evidence_kinds": sorted({str(e.get("kind")) for e in campaign.get("evidence") or []}),
+        }
+        return {
+            "extension_type": "property-extension",
+            "campaign": facts.cluster_id,
+            "accounts": len(facts.members),
+            "events": facts.events,
+            "tokens": int(campaign.get("tokens") or 0),
+            "first_seen": first,
+            "last_seen": last,
+            "verdict": str(campaign.get("verdict", "unknown")),
+            **{name: values for name, values in lists.items() if values},
+        }
+
     def campaign_objects(
         self, campaign: Mapping[str, Any], facts: CampaignFacts, outsiders: Outsiders
     ) -> list[dict[str, Any]]:
@@ -207,6 +228,8 @@ class CampaignExporter:
             calls = sum(facts.ip_prefixes[p] for p in prefixes)
             indicator("ip_prefix", "ip_prefix", "[" + " OR ".join(terms) + "]", len(prefixes), calls)
 
+        if not indicators:
+            return []  # nothing a partner could match: no objects (STIX forbids the empty lists they would hold)
         observed = self._sdo(
             "observed-data",
             cid,
@@ -245,7 +268,6 @@ class CampaignExporter:
                     object_refs=[self._id("grouping", cid, "grouping")],
                 )
             )
-        capabilities = campaign.get("capabilities") or {}
         grouping = self._sdo(
             "grouping",
             cid,
@@ -261,21 +283,7 @@ class CampaignExporter:
             + [observed["id"]]
             + [s["id"] for s in sightings]
             + [n["id"] for n in notes],
-            extensions={
-                CAMPAIGN_EXT.id: {
-                    "extension_type": "property-extension",
-                    "campaign": cid,
-                    "accounts": len(facts.members),
-                    "events": facts.events,
-                    "tokens": int(campaign.get("tokens") or 0),
-                    "first_seen": first,
-                    "last_seen": last,
-                    "capabilities": [{"name": k, "calls": int(v)} for k, v in capabilities.items()],
-                    "models": [{"name": k, "calls": v} for k, v in facts.models.most_common(10)],
-                    "verdict": str(campaign.get("verdict", "unknown")),
-                    "evidence_kinds": sorted({str(e.get("kind")) for e in campaign.get("evidence") or []}),
-                }
-            },
+            extensions={CAMPAIGN_EXT.id: self._campaign_facts(campaign, facts, first, last)},
         )
         return [grouping, *(i for i, _ in indicators), observed, *sightings, *notes, *observables]
 
@@ -304,7 +312,7 @@ def select_campaigns(
         return [by_id[i] for i in ids]
     if min_level not in RANK:
         raise ValueError(f"unknown level {min_level!r}; expected one of {', '.join(RANK)}")
-    chosen = [c for c in campaigns if campaign_level(c) >= RANK[min_level]]  # type: ignore[index]
+    chosen = [c for c in campaigns if campaign_level(c) >= RANK[min_level]]
     if since is not None:
         chosen = [c for c in chosen if str(c.get("last_seen", "")) >= since]
     return chosen

@@ -90,6 +90,7 @@ def gather(
     for event in events:
         prefix = ip_prefix(event.client_ip)
         prompt: str | None = None
+        template: str | None
         if event.signals is not None:
             template = event.signals.template_id
         else:  # an imported log without stored signals: the template id from the prompt, as extract computes it

@@ -1,6 +1,6 @@
 """Push to and pull from a TAXII 2.1 collection with the OASIS client (``taxii2-client``).
 
-Pulls are incremental: the cursor is the latest ``date_added`` the hub's manifest showed *before* the objects were
+Pulls read every version of every object (``match[version]=all``) and are incremental: the cursor is the latest ``date_added`` the hub's manifest showed *before* the objects were
 read, so an object added meanwhile is read now and again next time (storing is idempotent) rather than missed.
 Pushes go in envelopes of ``PUSH_BATCH`` objects so that no request exceeds a hub's size limit.
 """
@@ -67,7 +67,11 @@ class HubClient:
     def pull(self, added_after: str | None) -> tuple[list[dict[str, Any]], str | None]:
         """Objects added after the cursor, and the new cursor (None when nothing was added)."""
         collection = self._collection()
-        filters: dict[str, Any] = {"added_after": added_after} if added_after else {}
+        # Every version, not only the newest: a member that posts a newer version of another's object must not hide
+        # the genuine one from us (we verify each version and keep the ones that check).
+        filters: dict[str, Any] = {"version": "all"}
+        if added_after:
+            filters["added_after"] = added_after
         try:
             newest = max((r["date_added"] for r in self._records(collection, filters)), default=None)
             if newest is None:

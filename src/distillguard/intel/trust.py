@@ -10,10 +10,11 @@ watch (0.3) to 0.72 (degrade). Like CrowdSec's consensus, partner intel alone ne
 - **uncorroborated** (one partner, and nothing of our own agrees): the risk stays below ``throttle`` — the account
   is put on *watch* for analysts, nothing more;
 - **corroborated**: the lift applies, up to just below ``challenge`` (challenge and block still need our own
-  evidence or a reviewer). Corroboration is one of: our own detector already puts the account at ``watch`` or
-  above (then the lift stops at ``throttle``); the calls that matched the partner's *templates* are, by our own request signals, extraction-shaped (most
-  of them elicit reasoning traces, generated training data or gradings, on content that is not a known benchmark);
-  or at least two partners report it independently. A matching card or e-mail domain alone is never corroborated
+  evidence or a reviewer). Corroboration is one of: the calls that matched the partner's *templates* are, by our
+  own request signals, extraction-shaped (most of them elicit reasoning traces, generated training data or
+  gradings, on content that is not a known benchmark); at least two partners report it independently; or our own
+  rules already put the account at ``watch`` or above with a reason a reviewer can check (not the learned model
+  alone), and then the lift stops at ``throttle``. A matching card or e-mail domain alone is never corroborated
   by the account's other calls: a lying partner who names a researcher's card cannot borrow the researcher's own
   chain-of-thought prompts as corroboration. Logprob requests do not count: classification apps use them.
 
@@ -49,6 +50,8 @@ OWN_SIGNAL_SHARE = 0.5
 # A partner counts as an independent report once its matched evidence reaches this strength.
 REPORT_STRENGTH = 0.3
 INDEPENDENT_REPORTS = 2
+# A rule reason at least this heavy is our own, explained evidence (the scorer's bar for acting on the model).
+EXPLAINED_REASON_WEIGHT = 1.0
 _EPS = 1e-6
 
 
@@ -123,7 +126,8 @@ class PartnerEvidence:
         state = self._accounts.get(account_id)
         return [s.match for s in state.seen.values()] if state is not None else []
 
-    def adjust(self, account_id: str, risk: float, features: Mapping[str, float]) -> tuple[float, Reason | None]:
+    def adjust(self, account_id: str, risk: float, reasons: list[Reason]) -> tuple[float, Reason | None]:
+        """``risk`` and ``reasons`` are our own (rules and model); returns the risk with partner intel, and why."""
         state = self._accounts.get(account_id)
         if state is None or not state.seen:
             return risk, None
@@ -151,7 +155,9 @@ class PartnerEvidence:
         independent = [p for p, s in per_partner.items() if s >= REPORT_STRENGTH]
         shaped = state.shaped_template_calls / state.template_calls if state.template_calls else 0.0
         by_signals = state.shaped_template_calls > 0 and shaped >= OWN_SIGNAL_SHARE
-        by_risk = risk >= self.thresholds.get("watch", 1.0)
+        # Our own detection agrees only with a reason a reviewer can check (a rule), not the learned model alone.
+        explained = any(r.weight >= EXPLAINED_REASON_WEIGHT and r.signal != "learned_model" for r in reasons)
+        by_risk = explained and risk >= self.thresholds.get("watch", 1.0)
         corroborated = by_signals or by_risk or len(independent) >= INDEPENDENT_REPORTS
         # Up to just below challenge when our signals or a second partner agree; one level above watch (throttle) when
         # only our own risk does; below throttle when nothing agrees.
