@@ -218,7 +218,8 @@ def replay(
         scorer.observe(a, e.ts_us, e.signals, e.status, e.prompt_tokens, e.completion_tokens, e.model)
         if evidence is not None and matcher is not None:
             body = orjson.loads(e.request_raw)
-            found = matcher.call(e.signals.template_id, lambda b=body: prompt_text(b, e.endpoint), e.client_ip, (None,))
+            text = prompt_text(body, e.endpoint)
+            found = matcher.call(e.signals.template_id, lambda t=text: t, e.client_ip, (None,))
             if evidence.record(a, found, extraction_shaped(e.signals)):
                 scorer.touch(a)
         for s in scorer.flush():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from distillguard.config import ConfigError, load_settings
+from distillguard.config import ConfigError, load_settings, masked
 
 
 def test_precedence_file_env_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,3 +50,16 @@ def test_example_config_in_docs_is_valid() -> None:
     example = Path(__file__).parents[1] / "docs" / "distillguard.example.toml"
     settings = load_settings(example)
     assert settings.upstreams and settings.limits.tiers
+
+
+def test_every_secret_is_masked_when_the_configuration_is_shown(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        'secret = "s3cret-hmac"\n[[upstreams]]\nbase_url = "mock"\napi_key = "sk-upstream"\n'
+        '[intel]\ngroup_key = "group-key-material-of-32-bytes!!"\n[intel.hub]\npassword = "hub-pass"\n'
+    )
+    shown = masked(load_settings(config))
+    text = str(shown)
+    assert not any(s in text for s in ("s3cret-hmac", "sk-upstream", "group-key-material", "hub-pass"))
+    assert shown["intel"]["group_key"] == shown["intel"]["hub"]["password"] == shown["upstreams"][0]["api_key"] == "***"
+    assert shown["intel"]["tlp"] == "amber"  # the rest is shown as it is

@@ -15,6 +15,7 @@ from rich.table import Table
 from distillguard.clikit import AsJson, ConfigFile, DataDir, err, fail, json_out, load, out
 from distillguard.config import Level, Settings, UpstreamConfig
 from distillguard.intel.cli import intel_app
+from distillguard.intel.hub.cli import hub_app
 from distillguard.timefmt import parse_rfc3339, rfc3339
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ provenance_app = typer.Typer(help="Provenance: did a suspect model learn from wh
 app.add_typer(provenance_app, name="provenance")
 admin_app.add_typer(admin_token_app, name="token")
 app.add_typer(intel_app, name="intel")
+app.add_typer(hub_app, name="hub")
 
 
 # serve ----------------------------------------------------------------------------------------------
@@ -1177,14 +1179,9 @@ def config_show(config: ConfigFile = None, data_dir: DataDir = None) -> None:
 
     Example: distillguard config show --config distillguard.toml
     """
-    settings = load(config, data_dir)
-    dumped = settings.model_dump(mode="json")
-    if dumped.get("secret"):
-        dumped["secret"] = "***"
-    for upstream in dumped.get("upstreams", []):
-        if upstream.get("api_key"):
-            upstream["api_key"] = "***"
-    out.print_json(orjson.dumps(dumped).decode())
+    from distillguard.config import masked
+
+    out.print_json(orjson.dumps(masked(load(config, data_dir))).decode())
 
 
 def main() -> None:

@@ -339,6 +339,20 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
+def masked(model: BaseModel) -> dict[str, Any]:
+    """``model`` as JSON with every secret field (declared ``repr=False``) shown as ``***`` when set."""
+    out: dict[str, Any] = model.model_dump(mode="json")
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        if not info.repr:
+            out[name] = "***" if value else value
+        elif isinstance(value, BaseModel):
+            out[name] = masked(value)
+        elif isinstance(value, list):
+            out[name] = [masked(v) if isinstance(v, BaseModel) else out[name][i] for i, v in enumerate(value)]
+    return out
+
+
 class ConfigError(Exception):
     """The configuration file or an override is invalid; the message says which field and why."""
 

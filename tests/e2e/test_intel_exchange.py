@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,10 +22,11 @@ import pytest
 from taxii2client.v21 import ApiRoot
 
 from distillguard.config import IntelConfig
+from distillguard.detect.signals.template import skeleton
+from distillguard.detect.signals.text import window
 from distillguard.intel.export import CampaignExporter, ExportPolicy
 from distillguard.intel.facts import CampaignFacts, Outsiders
 from distillguard.intel.member import load_member
-from distillguard.intel.templates import TemplateSigner
 from tests.e2e.conftest import StartGateway
 from tests.intel import campaign as world
 from tests.support.processes import BIN, Gateway, cli, free_port, wait_ready
@@ -33,6 +35,9 @@ pytestmark = pytest.mark.e2e
 
 FLAGGED = {"throttle", "degrade", "challenge", "block"}
 CUSTOMER_PROMPT = "Classify the sentiment of this customer review as positive, negative or neutral.\nReview: {q}"
+CUSTOMER_SKELETON = skeleton(window(CUSTOMER_PROMPT.format(q="fine")))
+# What a compromised hub does to a stored object: one character of its pattern's first value changed.
+TAMPER = "UPDATE hub_objects SET body = replace(body, ?, ?) WHERE object_id = ?"
 REVIEWS = ["arrived late but works", "love it", "broke after a week", "fine for the price", "great support team"]
 
 
@@ -41,6 +46,7 @@ class Hub:
     url: str
     collection: str
     secrets: dict[str, str]
+    data: Path
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +68,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         )
     try:
         wait_ready(f"http://127.0.0.1:{port}/taxii2/", proc)
-        yield Hub(f"http://127.0.0.1:{port}/taxii2/api/", collection, secrets)
+        yield Hub(f"http://127.0.0.1:{port}/taxii2/api/", collection, secrets, data)
     finally:
         proc.terminate()
         proc.wait(20)
@@ -227,28 +233,31 @@ def test_forged_and_tampered_objects_are_rejected_and_a_lying_member_cannot_flag
     m_config.write_text(intel_toml("Provider M", "provider-m", hub, []))
     m_entry = {"name": "Provider M", **keygen(m_config, m_root / "data"), "weight": 1.0}
     m = load_member(IntelConfig(provider_name="Provider M", group_key=world.GROUP_KEY), m_root / "data")
-    # M tampers with A's indicator and forges one in A's name, and pushes both through the hub.
     a_objects = json.loads(provider_a["_bundle"].read_text())["objects"]
-    indicator = next(o for o in a_objects if o["type"] == "indicator" and "payment" in o["name"])
-    tampered = json.loads(json.dumps(indicator))
-    tampered["modified"] = "2026-12-01T00:00:00.000Z"
-    forged = m.signer.sign({**indicator, "modified": "2026-12-02T00:00:00.000Z"})
+    card = next(o for o in a_objects if o["type"] == "indicator" and "payment" in o["name"])
+    domain = next(o for o in a_objects if o["type"] == "indicator" and "e-mail" in o["name"])
+    # M tries a newer version of A's indicator (the hub refuses: only A adds versions of A's objects), and a new
+    # indicator in A's name, signed by M (the hub takes it: it cannot check signatures; B must reject it).
+    newer = {**card, "modified": "2026-12-01T00:00:00.000Z"}
+    forged = m.signer.sign({**card, "id": "indicator--0d5bb0c2-4c5e-4b9a-9a53-8d1f2f0f5e11"})
     # And M lies: it reports B's customers' cards and their business template as a campaign, signed as itself.
     facts = CampaignFacts("clu_lie", frozenset({"customer_0", "customer_1"}))
     facts.payment_fingerprints = {"card_customer_0", "card_customer_1"}
-    facts.templates = {
-        "t": ("classify the sentiment of this customer review as positive, negative or neutral.\nreview:\x00", 50)
-    }
+    facts.templates = {"t": (CUSTOMER_SKELETON, 50)}
     facts.events, facts.first_us, facts.last_us = 100, world.START_US, world.START_US + 10**9
     fake = {"cluster_id": "clu_lie", "verdict": "block", "members": [{"account_id": "customer_0"}]}
     lies = CampaignExporter(m, ExportPolicy(), datetime.now(UTC)).bundle([(fake, facts)], Outsiders(10))
     envelope = m_root / "m.json"
-    envelope.write_text(json.dumps({"objects": [tampered, forged, *lies["objects"]]}))
+    envelope.write_text(json.dumps({"objects": [newer, forged, *lies["objects"]]}))
     pushed = cli(
         "intel", "push", str(envelope), "--json", "--config", str(m_config), data_dir=m_root / "data", check=False
     )
-    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
-    assert TemplateSigner(m.group_key()).sign_prompt(CUSTOMER_PROMPT.format(q="ok")).bands  # the lie does match
+    status = json.loads(pushed.stdout)
+    assert pushed.returncode == 1 and [f["id"] for f in status["failures"]] == [card["id"]]
+    assert "another member" in status["failures"][0]["message"]
+    # A compromised relay alters A's e-mail-domain indicator in its own database.
+    with sqlite3.connect(hub.data / "hub.db") as db:
+        db.execute(TAMPER, ("IN ('", "IN ('0", domain["id"]))
 
     gw = start_b(start_gateway, hub, [partner(provider_a), m_entry], True, tmp_path)
     wait_for_log(gw, "intel objects rejected")
@@ -280,4 +289,5 @@ def test_forged_and_tampered_objects_are_rejected_and_a_lying_member_cannot_flag
             "intel", "list", "--json", "--config", str(gw.data_dir.parent / "distillguard.toml"), data_dir=gw.data_dir
         ).stdout
     )
-    assert indicator["id"] in {r["indicator"] for r in held["indicators"]}
+    ids = {r["indicator"] for r in held["indicators"]}
+    assert card["id"] in ids and forged["id"] not in ids and domain["id"] not in ids

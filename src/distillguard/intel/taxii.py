@@ -1,8 +1,9 @@
 """Push to and pull from a TAXII 2.1 collection with the OASIS client (``taxii2-client``).
 
-Pulls read every version of every object (``match[version]=all``) and are incremental: the cursor is the latest ``date_added`` the hub's manifest showed *before* the objects were
-read, so an object added meanwhile is read now and again next time (storing is idempotent) rather than missed.
-Pushes go in envelopes of ``PUSH_BATCH`` objects so that no request exceeds a hub's size limit.
+Pulls read every version of every object (``match[version]=all``) and are incremental: the cursor is the latest
+``date_added`` the hub's manifest showed *before* the objects were read, so an object added meanwhile is read now
+and again next time (storing is idempotent) rather than missed. Pushes go in envelopes of ``PUSH_BATCH`` objects
+so that no request exceeds a hub's size limit.
 """
 
 from __future__ import annotations

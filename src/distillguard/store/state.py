@@ -194,7 +194,7 @@ class StateStore:
         self._engine.dispose()
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
@@ -207,5 +207,5 @@ def open_store(data_dir: Path, url: str | None = None, secret: str | None = None
     data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url or f"sqlite:///{data_dir / STATE_DB}")
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", sqlite_pragmas)
     return StateStore(engine, load_or_create_secret(data_dir, secret))
