@@ -13,23 +13,29 @@ Text used (none of it is model output: there is no LLM answer corpus here):
 - ``alpaca``: the human-written outputs of the 175 Alpaca / self-instruct seed tasks, concatenated (each line a
   paragraph);
 - ``sharegpt``: the 2,861 real human first turns of ShareGPT conversations (prompts, with code, quotes and URLs),
-  each a text of its own (false positives and consistency checks only).
+  each a text of its own (false positives and consistency checks only);
+- ``answers``: ten assistant-style answers of 320 to 360 words in Markdown (headings, bold lead-ins, lists, em
+  dashes, a code block), written by an LLM (Claude) for this benchmark (bench/data/assistant_answers.md), with
+  their own line structure kept: the only model output here, and a small sample of one model's style;
+- ``gsm8k``: the 1,319 GSM8K test questions (human-written; many use two spaces after a sentence), null tests only.
 
 What is measured:
 
 1. Null hypothesis (texts never marked): each text is tested with a fresh random key (several keys per chunk for
-   pydoc/alpaca; given the text, keys are independent). ``detect(text, [key])`` gives the false positives at
-   p <= 1e-6; the scoring loop of ``detect`` is replicated at level 2 (the strong lexicon) for a randomized p-value
-   U = P(X > h) + V * P(X = h), V ~ U(0, 1), from the same exact Poisson-binomial distribution. U is uniform under
-   the null; a Kolmogorov-Smirnov test and its deciles check it.
-2. Detection: windows of N words at random offsets, a fresh key per trial, marked at each strength, then detected
-   with ``detect(marked, [key])`` (4 tests: both lexicon levels, with and without apostrophe sites), clean and
-   after 10% / 25% random word edits. An edit hits a whitespace-delimited word (with any punctuation attached)
-   chosen at random without replacement, and
+   pydoc/alpaca/answers; given the text, keys are independent). ``detect(text, [key])`` gives the false positives
+   at p <= 1e-6; ``score_sites`` (what ``detect`` scores, at level 2, formatting channels included where the text
+   varies them) gives a randomized p-value U = P(X > h) + V * P(X = h), V ~ U(0, 1), from the same exact
+   Poisson-binomial distribution. U is uniform under the null; a Kolmogorov-Smirnov test and its deciles check it.
+2. Detection: windows of N words at random offsets, a fresh key per trial, marked at each strength (and at standard
+   without the spacing channels, "standard, words only"), then detected with ``detect(marked, [key])`` (4 tests:
+   both lexicon levels, with and without the formatting channels), clean and after 10% / 25% random word edits. An
+   edit hits a whitespace-delimited word (with any punctuation attached) chosen at random without replacement, and
    is, with equal chance, a replacement by a random word of the corpus (drawn by frequency), a deletion, or the
-   insertion of a random corpus word before it. Also: detection after every curly apostrophe is made straight (an
-   attacker normalising typography), and after one character ("[" or "{") is put in front of the text.
-3. Meaning: words changed per 100 words (word-level diff of the original and the marked text), and examples.
+   insertion of a random corpus word before it. Also: detection after every curly apostrophe is made straight,
+   after whitespace is normalised (runs of spaces collapsed, trailing spaces removed), after both, and after one
+   character ("[" or "{") is put in front of the text.
+3. Meaning: words changed per 100 words (word-level diff of the original and the marked text), spacing changes per
+   100 words (invisible in the word diff), and examples.
 4. Speed: ``mark`` whole and streamed (``Engine.feed`` in 4-character pieces, like SSE deltas), and ``detect``
    with 1 and 10 keys. Tokens are counted as whitespace words x 1.3 (per-word figures are given too).
 5. Consistency: streamed output equals whole-text output; a marked text scores a hit at every site at its level;
@@ -64,14 +70,36 @@ from scipy.stats import kstest
 
 from distillguard.watermark.result import DEFAULT_ALPHA
 from distillguard.watermark.stats import poisson_binomial_sf
-from distillguard.watermark.text import LEVELS, Engine, Site, Strength, TextKey, derive_key, detect, mark, sites
+from distillguard.watermark.text import (
+    LEVELS,
+    Engine,
+    Site,
+    Strength,
+    TextKey,
+    derive_key,
+    detect,
+    mark,
+    score_sites,
+    sites,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "watermark_text.json"
 TOKENS_PER_WORD = 1.3
 STRENGTHS: tuple[Strength, ...] = ("standard", "strong")
+# What is marked in the detection runs: (label, lexicon level, spacing channels).
+VARIANTS: tuple[tuple[str, int, bool], ...] = (
+    ("standard", 1, True),
+    ("standard, words only", 1, False),
+    ("strong", 2, True),
+)
 EDIT_RATES = (0.0, 0.10, 0.25)
-LENGTHS = {"pydoc": (100, 300, 600, 1000, 2000, 4000, 8000, 16000), "alpaca": (100, 300, 600, 1000, 2000)}
+LENGTHS = {
+    "answers": (100, 200, 300, 600, 1000, 2000),
+    "pydoc": (100, 300, 600, 1000, 2000, 4000, 8000, 16000),
+    "alpaca": (100, 300, 600, 1000, 2000),
+}
+ANSWERS = ROOT / "bench" / "data" / "assistant_answers.md"
 TARGET_WORDS = 300
 TARGET_RATE = 0.90
 
@@ -82,17 +110,16 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 @dataclass
 class Corpus:
     name: str
-    words: list[str]  # every word, in order
-    para: list[int]  # the paragraph of each word
+    text: str  # the whole corpus, whitespace as it is to be marked
+
+    def __post_init__(self) -> None:
+        self.spans = [m.span() for m in re.finditer(r"\S+", self.text)]
+        self.words = [self.text[a:b] for a, b in self.spans]
 
     def window(self, start: int, n: int) -> str:
-        """Words [start, start + n) as text: spaces inside a paragraph, a blank line between paragraphs."""
-        out: list[str] = []
-        for i in range(start, min(start + n, len(self.words))):
-            if out:
-                out.append("\n\n" if self.para[i] != self.para[i - 1] else " ")
-            out.append(self.words[i])
-        return "".join(out)
+        """Words [start, start + n) with the whitespace between them as it is in the corpus."""
+        end = min(start + n, len(self.spans)) - 1
+        return self.text[self.spans[start][0] : self.spans[end][1]]
 
     def chunks(self, n: int) -> list[str]:
         """Consecutive, non-overlapping windows of n words (the incomplete tail dropped)."""
@@ -104,13 +131,14 @@ class Corpus:
 
 
 def _corpus(name: str, paragraphs: Sequence[str]) -> Corpus:
-    words: list[str] = []
-    para: list[int] = []
-    for index, text in enumerate(paragraphs):
-        for w in text.split():
-            words.append(w)
-            para.append(index)
-    return Corpus(name, words, para)
+    """Paragraphs as one text: single spaces inside a paragraph, a blank line between paragraphs."""
+    return Corpus(name, "\n\n".join(" ".join(p.split()) for p in paragraphs))
+
+
+def assistant_answers() -> list[str]:
+    """The assistant-style answers of bench/data/assistant_answers.md (each after a line starting "=== ")."""
+    sections = ANSWERS.read_text(encoding="utf-8").split("\n=== ")[1:]
+    return [section.split("\n", 1)[1].strip() for section in sections]
 
 
 def pydoc_prose() -> list[str]:
@@ -145,22 +173,21 @@ def sharegpt_prompts(corpus: Path) -> list[str]:
     return [str(r["prompt"]) for r in _jsonl(corpus / "sharegpt_first_turns.jsonl")]
 
 
-# scoring, as detect() does it for one key and one level ---------------------------------------------
-def distinct(found: Sequence[Site], level: int) -> list[Site]:
-    """The sites ``detect`` scores at a level: each (class, previous word) once, in text order."""
-    seen: set[tuple[int, str]] = set()
-    out = []
-    for s in found:
-        if s.cls.level > level or (s.cls.cid, s.context) in seen:
-            continue
-        seen.add((s.cls.cid, s.context))
-        out.append(s)
-    return out
+def gsm8k_questions(corpus: Path) -> list[str]:
+    return [str(r["question"]) for r in _jsonl(corpus / "gsm8k_test.jsonl")]
 
 
-def hits_of(scored: Sequence[Site], key: TextKey) -> int:
-    engine = Engine(key)
-    return sum(engine.choice(s.cls, s.context) == s.variant for s in scored)
+_SPACES = re.compile(r"(?<=\S)[ \t]{2,}")
+_TRAILING = re.compile(r"[ \t]+$", re.MULTILINE)
+
+
+def normalise_whitespace(text: str) -> str:
+    """What a cleaning step does: runs of spaces collapsed to one, trailing spaces removed on every line."""
+    return _TRAILING.sub("", _SPACES.sub(" ", text))
+
+
+def normalise_apostrophes(text: str) -> str:
+    return text.replace("\u2019", "'")
 
 
 def randomized_p(hits: int, ks: Sequence[int], v: float) -> float:
@@ -183,15 +210,15 @@ def null_test(name: str, texts: Sequence[str], keys_per_text: int, rng: random.R
     no_sites = 0
     for text in texts:
         words += len(text.split())
-        scored = distinct(sites(text), 2)
-        ks = [len(s.cls.variants) for s in scored]
-        if not scored:
-            no_sites += 1
-        for _ in range(keys_per_text):
+        found = sites(text)
+        for k in range(keys_per_text):
             key = new_key(rng)
-            u = randomized_p(hits_of(scored, key), ks, rng.random())
+            scored = score_sites(found, key)  # level 2, formatting channels where the text varies them
+            if not scored.variants and k == 0:
+                no_sites += 1
+            u = randomized_p(scored.hits, scored.variants, rng.random())
             us.append(u)
-            if scored:
+            if scored.variants:
                 us_with_sites.append(u)
             ps.append(detect(text, [key]).p_value)
     ks_all = kstest(us, "uniform")
@@ -248,53 +275,82 @@ def edit(text: str, rate: float, vocabulary: Sequence[str], rng: random.Random) 
     return "".join(out)
 
 
+def detection_row(
+    name: str, texts: Callable[[], str], count: int, vocabulary: Sequence[str], rng: random.Random
+) -> list[dict[str, Any]]:
+    """``count`` trials per marking variant, each on ``texts()`` with a fresh key: clean, edited, normalised."""
+    rows = []
+    for label, level, spacing in VARIANTS:
+        detected = dict.fromkeys(EDIT_RATES, 0)
+        p_values: dict[float, list[float]] = {r: [] for r in EDIT_RATES}
+        normalised = dict.fromkeys(("apostrophes", "whitespace", "both"), 0)
+        scored: list[int] = []
+        changed: list[int] = []
+        words: list[int] = []
+        for _ in range(count):
+            text = texts()
+            words.append(len(text.split()))
+            key = new_key(rng)
+            engine = Engine(key, level, spacing)
+            marked = engine.feed(text) + engine.flush()
+            changed.append(engine.changed)
+            normalised["apostrophes"] += detect(normalise_apostrophes(marked), [key]).detected
+            normalised["whitespace"] += detect(normalise_whitespace(marked), [key]).detected
+            both = normalise_whitespace(normalise_apostrophes(marked))
+            normalised["both"] += detect(both, [key]).detected
+            for rate in EDIT_RATES:
+                result = detect(edit(marked, rate, vocabulary, rng), [key])
+                detected[rate] += result.detected
+                p_values[rate].append(result.p_value)
+                if rate == 0:
+                    scored.append(result.scored)
+        n = statistics.median(words)
+        rows.append(
+            {
+                "corpus": name,
+                "strength": label,
+                "words": n,
+                "trials": count,
+                "median_scored": statistics.median(scored),
+                "median_scored_per_100_words": round(100 * statistics.median(scored) / n, 2),
+                "median_rewritten": statistics.median(changed),
+                "detection_rate": {f"{r:.0%}": round(detected[r] / count, 3) for r in EDIT_RATES},
+                "detection_rate_normalised": {k: round(v / count, 3) for k, v in normalised.items()},
+                "median_log10_p": {
+                    f"{r:.0%}": round(math.log10(max(statistics.median(p_values[r]), 1e-300)), 2) for r in EDIT_RATES
+                },
+            }
+        )
+    return rows
+
+
 def detection_curve(corpus: Corpus, rng: random.Random, trials: Callable[[int], int]) -> list[dict[str, Any]]:
+    """Windows of N words at random offsets, for each N of the corpus's lengths."""
     vocabulary = corpus.vocabulary()
     rows = []
     for n in LENGTHS[corpus.name]:
         if n > len(corpus.words):
             continue
-        count = trials(n)
-        for strength in STRENGTHS:
-            level = LEVELS[strength]
-            detected = dict.fromkeys(EDIT_RATES, 0)
-            p_values: dict[float, list[float]] = {r: [] for r in EDIT_RATES}
-            normalised = 0
-            scored: list[int] = []
-            changed: list[int] = []
-            for _ in range(count):
-                start = rng.randrange(len(corpus.words) - n + 1)
-                text = corpus.window(start, n)
-                key = new_key(rng)
-                engine = Engine(key, level)
-                marked = engine.feed(text) + engine.flush()
-                changed.append(engine.changed)
-                normalised += detect(marked.replace("\u2019", "'"), [key]).detected
-                for rate in EDIT_RATES:
-                    result = detect(edit(marked, rate, vocabulary, rng), [key])
-                    detected[rate] += result.detected
-                    p_values[rate].append(result.p_value)
-                    if rate == 0:
-                        scored.append(result.scored)
-            rows.append(
-                {
-                    "corpus": corpus.name,
-                    "strength": strength,
-                    "words": n,
-                    "trials": count,
-                    "disjoint_windows": len(corpus.words) // n,
-                    "median_scored": statistics.median(scored),
-                    "median_scored_per_100_words": round(100 * statistics.median(scored) / n, 2),
-                    "median_rewritten": statistics.median(changed),
-                    "detection_rate": {f"{r:.0%}": round(detected[r] / count, 3) for r in EDIT_RATES},
-                    "detection_rate_apostrophes_normalised": round(normalised / count, 3),
-                    "median_log10_p": {
-                        f"{r:.0%}": round(math.log10(max(statistics.median(p_values[r]), 1e-300)), 2)
-                        for r in EDIT_RATES
-                    },
-                }
-            )
+
+        def window(n: int = n) -> str:
+            return corpus.window(rng.randrange(len(corpus.words) - n + 1), n)
+
+        for row in detection_row(corpus.name, window, trials(n), vocabulary, rng):
+            rows.append({**row, "words": n, "disjoint_windows": len(corpus.words) // n})
     return rows
+
+
+def whole_texts(name: str, texts: Sequence[str], trials: int, rng: random.Random) -> list[dict[str, Any]]:
+    """Each text whole (an answer as the model wrote it, from its first word), a fresh key per trial."""
+    vocabulary = Corpus(name, "\n\n".join(texts)).vocabulary()
+    rows = detection_row(name, lambda: rng.choice(texts), trials, vocabulary, rng)
+    return [{**row, "disjoint_windows": len(texts), "whole": True} for row in rows]
+
+
+def units(found: Sequence[Site], level: int, formatting: bool = True) -> int:
+    """Distinct (class, previous word) sites at a level: what a marked text can score (a marked text varies its
+    formatting channels; the unmarked text measured here usually does not, which is why this is not score_sites)."""
+    return len({(s.cls.cid, s.context) for s in found if s.cls.level <= level and (formatting or not s.cls.formatting)})
 
 
 def capacity(name: str, texts: Sequence[str]) -> dict[str, Any]:
@@ -314,11 +370,13 @@ def capacity(name: str, texts: Sequence[str]) -> dict[str, Any]:
     out["prose_share"] = round(prose / words, 3)
     out["sites_per_100_words"] = round(100 * raw / words, 2)
     for strength, level in LEVELS.items():
-        scored = [len(distinct(f, level)) for f in per_text]
+        scored = [units(f, level) for f in per_text]
         out[f"scored_per_100_words_{strength}"] = round(100 * sum(scored) / words, 2)
         rates = [100 * s / len(t.split()) for s, t in zip(scored, texts, strict=True) if t.split()]
         out[f"median_scored_per_100_words_{strength}"] = round(statistics.median(rates), 2)
-    classes = Counter(" / ".join(" ".join(v) for v in s.cls.variants) for f in per_text for s in f)
+        words_only = [units(f, level, formatting=False) for f in per_text]
+        out[f"scored_words_only_per_100_words_{strength}"] = round(100 * sum(words_only) / words, 2)
+    classes = Counter(" / ".join(repr(" ".join(v)) for v in s.cls.variants) for f in per_text for s in f)
     out["top_classes"] = dict(classes.most_common(12))
     return out
 
@@ -344,7 +402,7 @@ def meaning(corpora: Sequence[tuple[str, Sequence[str]]], rng: random.Random) ->
         level = LEVELS[strength]
         rows = {}
         for name, texts in corpora:
-            words = changed_words = rewritten = apostrophe_only = 0
+            words = changed_words = rewritten = apostrophe_only = spacing = 0
             for text in texts:
                 engine = Engine(new_key(rng), level)
                 marked = engine.feed(text) + engine.flush()
@@ -352,15 +410,22 @@ def meaning(corpora: Sequence[tuple[str, Sequence[str]]], rng: random.Random) ->
                 words += len(text.split())
                 changed_words += count
                 rewritten += engine.changed
+                spacing += engine.changed_spacing
                 apostrophe_only += sum(x.replace("\u2019", "'") == y.replace("\u2019", "'") for x, y in pairs)
             rows[name] = {
                 "words": words,
                 "words_changed_per_100": round(100 * changed_words / words, 2),
                 "sites_rewritten_per_100_words": round(100 * rewritten / words, 2),
                 "apostrophe_only_changes_per_100_words": round(100 * apostrophe_only / words, 2),
+                "spacing_changes_per_100_words": round(100 * spacing / words, 2),
             }
         out[strength] = rows
     return out
+
+
+def visible_spacing(text: str) -> str:
+    """Two spaces between sentences shown as "␣␣", a trailing space before a line break as "·"."""
+    return re.sub(r" (?=\n)", "\u00b7", re.sub(r"(?<=\S)  (?=\S)", "\u2423\u2423", text))
 
 
 def examples(paragraphs: Sequence[str], seed: int) -> dict[str, list[dict[str, Any]]]:
@@ -377,7 +442,14 @@ def examples(paragraphs: Sequence[str], seed: int) -> dict[str, list[dict[str, A
             _, pairs = diff(text, marked)
             words_changed = any(x.replace("\u2019", "'") != y.replace("\u2019", "'") for x, y in pairs)
             if len(pairs) >= 2 and words_changed and all(text != e["before"] for xs in out.values() for e in xs):
-                picked.append({"before": text, "after": marked, "changes": [f"{x} -> {y}" for x, y in pairs]})
+                picked.append(
+                    {
+                        "before": text,
+                        "after": marked,
+                        "after_spacing_shown": visible_spacing(marked),
+                        "changes": [f"{x} -> {y}" for x, y in pairs],
+                    }
+                )
             if len(picked) == 3:
                 break
         out[strength] = picked
@@ -451,11 +523,10 @@ def consistency(texts: Sequence[str], rng: random.Random) -> dict[str, Any]:
             marked = mark(text, key, strength)
             if _streamed(text, key, level) != marked:
                 fail(f"stream != whole ({strength})", text)
-            scored = distinct(sites(marked), level)
-            hits = hits_of(scored, key)
-            counts[f"sites scored ({strength})"] += len(scored)
-            counts[f"sites not a hit ({strength})"] += len(scored) - hits
-            if hits != len(scored):
+            scored = score_sites(sites(marked), key).restricted(level)
+            counts[f"sites scored ({strength})"] += len(scored.variants)
+            counts[f"sites not a hit ({strength})"] += len(scored.variants) - scored.hits
+            if scored.hits != len(scored.variants):
                 fail(f"marked site not a hit ({strength})", text)
             if mark(marked, key, strength) != marked:
                 fail(f"not idempotent ({strength})", text)
@@ -496,7 +567,10 @@ def _cpu() -> str:
 
 def _print(figures: dict[str, Any]) -> None:
     table = Table(title="capacity: sites per 100 words (unmarked text; scored = distinct (class, previous word))")
-    for c in ("corpus", "texts", "words", "prose", "all sites", "scored standard", "scored strong", "median/text std"):
+    for c in (
+        "corpus", "texts", "words", "prose", "all sites", "scored standard", "of which words", "scored strong",
+        "of which words", "median/text std",
+    ):  # fmt: skip
         table.add_column(c, justify="right")
     for r in figures["capacity"]:
         table.add_row(
@@ -506,7 +580,9 @@ def _print(figures: dict[str, Any]) -> None:
             f"{r['prose_share']:.1%}",
             f"{r['sites_per_100_words']}",
             f"{r['scored_per_100_words_standard']}",
+            f"{r['scored_words_only_per_100_words_standard']}",
             f"{r['scored_per_100_words_strong']}",
+            f"{r['scored_words_only_per_100_words_strong']}",
             f"{r['median_scored_per_100_words_standard']}",
         )
     console.print(table)
@@ -544,8 +620,8 @@ def _print(figures: dict[str, Any]) -> None:
 
     table = Table(title="detection rate at p <= 1e-6 (one key, detect() with 4 tests), clean and after random edits")
     for c in (
-        "corpus", "strength", "words", "trials", "disjoint", "scored", "scored/100w", "rewritten", "clean",
-        "10% edits", "25% edits", "' only", "med log10 p",
+        "corpus", "marked", "words", "trials", "disjoint", "scored", "scored/100w", "rewritten", "clean",
+        "10% edits", "25% edits", "' normalised", "ws normalised", "both", "med log10 p",
     ):  # fmt: skip
         table.add_column(c, justify="right")
     for r in figures["detection"]:
@@ -553,7 +629,7 @@ def _print(figures: dict[str, Any]) -> None:
         table.add_row(
             r["corpus"],
             r["strength"],
-            f"{r['words']:,}",
+            f"{r['words']:,g}",
             f"{r['trials']}",
             f"{r['disjoint_windows']}",
             f"{r['median_scored']:g}",
@@ -562,7 +638,7 @@ def _print(figures: dict[str, Any]) -> None:
             f"{rate['0%']:.1%}",
             f"{rate['10%']:.1%}",
             f"{rate['25%']:.1%}",
-            f"{r['detection_rate_apostrophes_normalised']:.1%}",
+            *(f"{r['detection_rate_normalised'][k]:.1%}" for k in ("apostrophes", "whitespace", "both")),
             f"{r['median_log10_p']['0%']}",
         )
     console.print(table)
@@ -579,7 +655,10 @@ def _print(figures: dict[str, Any]) -> None:
     console.print(table)
 
     table = Table(title="meaning: changes per 100 words (word-level diff)")
-    for c in ("strength", "corpus", "words", "words changed/100", "sites rewritten/100", "apostrophe-only/100"):
+    for c in (
+        "strength", "corpus", "words", "words changed/100", "sites rewritten/100", "apostrophe-only/100",
+        "spacing/100",
+    ):  # fmt: skip
         table.add_column(c, justify="right")
     for strength, rows in figures["meaning"].items():
         for name, r in rows.items():
@@ -590,6 +669,7 @@ def _print(figures: dict[str, Any]) -> None:
                 f"{r['words_changed_per_100']}",
                 f"{r['sites_rewritten_per_100_words']}",
                 f"{r['apostrophe_only_changes_per_100_words']}",
+                f"{r['spacing_changes_per_100_words']}",
             )
     console.print(table)
     for strength, items in figures["examples"].items():
@@ -622,8 +702,8 @@ def _print(figures: dict[str, Any]) -> None:
 
 def reach(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
-    for name in LENGTHS:
-        for strength in STRENGTHS:
+    for name in ("answers, whole", *LENGTHS):
+        for strength, _, _ in VARIANTS:
             mine = sorted(
                 (r for r in rows if r["corpus"] == name and r["strength"] == strength), key=lambda r: r["words"]
             )
@@ -632,7 +712,8 @@ def reach(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             first: dict[str, int | None] = {}
             for k in ("0%", "10%", "25%"):
                 first[k] = next((r["words"] for r in mine if r["detection_rate"][k] >= TARGET_RATE), None)
-            at = next((r["detection_rate"]["0%"] for r in mine if r["words"] == TARGET_WORDS), 0.0)
+            # Whole answers (about 300 to 360 words each) stand for "a single answer of 300 words".
+            at = next((r["detection_rate"]["0%"] for r in mine if r["words"] == TARGET_WORDS or r.get("whole")), 0.0)
             out.append({"corpus": name, "strength": strength, "words_for_90pct": first, "rate_at_target": at})
     return out
 
@@ -647,7 +728,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     corpus_dir: Path = args.corpus
-    needed = ("sharegpt_first_turns.jsonl", "alpaca_seed_tasks.jsonl")
+    needed = ("sharegpt_first_turns.jsonl", "alpaca_seed_tasks.jsonl", "gsm8k_test.jsonl")
     if not all((corpus_dir / f).is_file() for f in needed):
         print(f"no corpus at {corpus_dir} (needs {', '.join(needed)}); skipping the text watermark benchmark")
         return
@@ -656,33 +737,47 @@ def main() -> None:
     pydoc_paragraphs = pydoc_prose()
     alpaca_lines = alpaca_outputs(corpus_dir)
     prompts = sharegpt_prompts(corpus_dir)
+    questions = gsm8k_questions(corpus_dir)
+    answer_texts = assistant_answers()
     pydoc = _corpus("pydoc", pydoc_paragraphs)
     alpaca = _corpus("alpaca", alpaca_lines)
+    answers = Corpus("answers", "\n\n".join(answer_texts))
     console.print(
         f"pydoc prose: {len(pydoc_paragraphs):,} paragraphs, {len(pydoc.words):,} words; alpaca outputs: "
-        f"{len(alpaca.words):,} words; sharegpt: {len(prompts):,} prompts, {sum(len(p.split()) for p in prompts):,} "
-        "words",
+        f"{len(alpaca.words):,} words; answers: {len(answer_texts)} answers, {len(answers.words):,} words; "
+        f"sharegpt: {len(prompts):,} prompts, {sum(len(p.split()) for p in prompts):,} words; "
+        f"gsm8k: {len(questions):,} questions",
         highlight=False,
     )
 
     cap = [
+        capacity("answers (300-word chunks)", answers.chunks(300)),
         capacity("pydoc (300-word chunks)", pydoc.chunks(300)),
         capacity("alpaca (300-word chunks)", alpaca.chunks(300)),
         capacity("sharegpt prompts", prompts),
+        capacity("gsm8k questions", questions),
     ]
     null = [
         null_test("sharegpt prompts", prompts, 1, rng),
+        null_test("gsm8k questions", questions, 1, rng),
+        null_test("answers 300 words", answers.chunks(300), 200, rng),
         null_test("pydoc 300 words", pydoc.chunks(300), 25, rng),
         null_test("pydoc 1000 words", pydoc.chunks(1000), 60, rng),
         null_test("alpaca 300 words", alpaca.chunks(300), 100, rng),
         null_test("alpaca 1000 words", alpaca.chunks(1000), 300, rng),
     ]
     trials: Callable[[int], int] = lambda n: args.trials if n <= 2000 else max(50, args.trials // 3)  # noqa: E731
-    detection = detection_curve(pydoc, rng, trials) + detection_curve(alpaca, rng, trials)
-    meaning_rows = meaning([("pydoc", pydoc.chunks(300)), ("alpaca", alpaca.chunks(300))], rng)
-    shown = examples(pydoc_paragraphs + alpaca_lines, args.seed)
+    detection = whole_texts("answers, whole", answer_texts, args.trials, rng)
+    detection += [*detection_curve(answers, rng, trials), *detection_curve(pydoc, rng, trials)]
+    detection += detection_curve(alpaca, rng, trials)
+    meaning_rows = meaning(
+        [("answers", answers.chunks(300)), ("pydoc", pydoc.chunks(300)), ("alpaca", alpaca.chunks(300))], rng
+    )
+    answer_paragraphs = [p for a in answer_texts for p in a.split("\n\n")]
+    shown = examples(answer_paragraphs + pydoc_paragraphs + alpaca_lines, args.seed)
     speed_rows = speed(
         {
+            "answers 1000 words": answers.window(0, 1000),
             "pydoc 1000 words": pydoc.window(5000, 1000),
             "alpaca 1000 words": alpaca.window(2000, 1000),
             "pydoc 4000 words": pydoc.window(10000, 4000),
@@ -690,7 +785,7 @@ def main() -> None:
         rng,
     )
     prefix = prefix_attack(pydoc, 4000, 50, rng)
-    checks = consistency([*prompts, *pydoc.chunks(300), *alpaca.chunks(300)], rng)
+    checks = consistency([*prompts, *answer_texts, *pydoc.chunks(300), *alpaca.chunks(300)], rng)
     figures: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
@@ -702,12 +797,16 @@ def main() -> None:
         "conventions": {
             "tokens_per_word": TOKENS_PER_WORD,
             "alpha": DEFAULT_ALPHA,
-            "detection": "detect(text, [key]): one key, both lexicon levels tested, Bonferroni x2",
+            "detection": "detect(text, [key]): one key, 4 tests (both lexicon levels, with and without the "
+            "formatting channels), Bonferroni x4",
             "edits": "each chosen word (whitespace-delimited, punctuation attached): replaced by a random corpus word, "
             "deleted, or preceded by an inserted random corpus word, with equal chances; words drawn by frequency",
             "windows": "detection windows start at random word offsets, a fresh key per trial; "
             "'disjoint' = how many non-overlapping windows of that length the corpus has",
-            "text": "pydoc_data.topics prose and Alpaca seed-task outputs (human-written), not model output",
+            "text": "pydoc_data.topics prose and Alpaca seed-task outputs (human-written), and ten assistant-style "
+            "answers written by one LLM for the benchmark (bench/data/assistant_answers.md)",
+            "whitespace_normalised": "runs of spaces or tabs after a non-space collapsed to one space, trailing "
+            "spaces removed on every line",
         },
         "corpora": {
             "pydoc": {"paragraphs": len(pydoc_paragraphs), "words": len(pydoc.words)},

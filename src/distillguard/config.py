@@ -237,6 +237,10 @@ class WatermarkConfig(BaseModel):
     # Mark every answer. Off by default: it rewrites customers' answers (meaning-preserving word choices).
     enabled: bool = False
     strength: Literal["standard", "strong"] = "standard"
+    # The spacing channels (one or two spaces between sentences, a trailing space at a sentence's line end): invisible
+    # once Markdown or HTML is rendered, and most of the capacity of a short answer (docs/watermark.md). Off: the
+    # watermark changes words only, and needs about 2,000 words instead of 300 for a confident detection.
+    spacing: bool = True
     # "deployment": one key for all; "account": a key per account, so a leaked text names its account; "cluster":
     # the campaign's key for accounts taken in with a campaign case (else the account's), so one key finds a leak
     # from any member.

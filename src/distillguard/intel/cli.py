@@ -107,8 +107,10 @@ def export(
         raise fail("no campaign matches; nothing to export")
     cfg = settings.intel
     policy = ExportPolicy(tlp or cfg.tlp, cfg.raw_examples, cfg.raw_examples_min_tlp, cfg.templates_per_campaign)
+    member = _member(settings)
     try:
-        bundle = export_bundle(settings, _member(settings), chosen, policy, datetime.now(UTC), events, accounts)
+        member.group_key()  # before reading the log: without the key nothing can be exported
+        bundle = export_bundle(settings, member, chosen, policy, datetime.now(UTC), events, accounts)
     except (GroupKeyError, FileNotFoundError) as exc:
         raise fail(escape(str(exc))) from None
     errors = validation_errors(bundle)

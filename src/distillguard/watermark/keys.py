@@ -46,7 +46,9 @@ class Watermarks:
         """The watermarker of one answer (``chat``: a chat completion, else a legacy completion): forced (strongest;
         the campaign's key, else the account's) for degraded accounts, else as configured."""
         if flagged:
-            return ResponseWatermarker(self._own_key(account_id, campaign), self.config.flagged_strength, chat)
+            return ResponseWatermarker(
+                self._own_key(account_id, campaign), self.config.flagged_strength, chat, self.config.spacing
+            )
         if not self.config.enabled:
             return None
         scope = self.config.key_scope
@@ -54,4 +56,4 @@ class Watermarks:
             key = self.deployment
         else:
             key = self._own_key(account_id, campaign if scope == "cluster" else None)
-        return ResponseWatermarker(key, self.config.strength, chat)
+        return ResponseWatermarker(key, self.config.strength, chat, self.config.spacing)

@@ -15,6 +15,14 @@ Rules a class can carry, so that a substitution never changes the meaning or bre
 - ``then_number``: only before a number ("about 5" / "approximately 5").
 
 Level 1 classes are used at every strength; level 2 classes (wordier or more noticeable) only at the strongest.
+
+Besides words, three *formatting* channels carry the mark: the apostrophe (straight or curly), the space after a
+sentence end (one or two: Markdown and HTML collapse both) and a line that ends a sentence (no trailing space or one:
+invisible, and also collapsed). They are the densest sites in prose, and also the ones a normalisation of the text
+erases, so the detector scores a formatting channel only in a text where both of its variants occur.
+
+Class ids are hashed into the keyed choice: a class keeps its id and its variants in order for ever, new classes are
+appended (texts marked before a class existed still read back with their old choices).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ class WordClass:
     not_before: frozenset[str] = frozenset()
     then_word: bool = False
     then_number: bool = False
+    formatting: bool = False  # a formatting channel (apostrophe, spacing), not a word
 
 
 _DETERMINERS = frozenset({"the", "this", "that", "your", "my", "our", "their", "his", "her", "its"})
@@ -104,7 +113,7 @@ _SPECS: list[tuple[tuple[str, ...], dict[str, object]]] = [
     (("nearly", "almost"), {}),
     (("certainly", "definitely"), {}),
     (("currently", "presently"), {"level": 2}),
-    (("such as", "including"), {}),
+    (("such as", "including"), {"level": 2}),  # "the repo, including its history" is not an example
     (("in order to", "so as to"), {"level": 2}),
     (("because of", "due to"), {"level": 2}),
     (("whether or not", "whether"), {"level": 2}),
@@ -137,14 +146,35 @@ _SPECS: list[tuple[tuple[str, ...], dict[str, object]]] = [
     (("okay", "ok"), {"level": 2}),
 ]
 
+# Added with the spacing channels (class ids from 95 on, after the apostrophe and the two spacing channels).
+_SPECS_2: list[tuple[tuple[str, ...], dict[str, object]]] = [
+    (("here is", "here's"), {"then_word": True}),
+    (("what is", "what's"), {"then_word": True}),
+    (("they will", "they'll"), {"then_word": True}),
+    (("that will", "that'll"), {"level": 2, "then_word": True}),
+    (("in spite of", "despite"), {}),
+    (("backward", "backwards"), {}),
+    (("amid", "amidst"), {}),
+    (("first of all", "to begin with"), {"opener": True}),
+    (("above all", "most importantly"), {"opener": True}),
+    (("in the past", "previously"), {"opener": True}),
+    (("in this way", "this way"), {"opener": True}),
+    (("to do so", "to do this"), {"opener": True}),
+    (("specifically", "in particular"), {"opener": True}),
+    (("in short", "in brief"), {"opener": True}),
+    (("as mentioned", "as noted"), {"opener": True}),
+    (("regardless of", "irrespective of"), {"level": 2}),
+    (("besides", "in addition to"), {"level": 2, "then_word": True}),
+]
+
 # A formatting variant rather than a word: the apostrophe of a contraction or possessive, straight or curly.
 CURLY = "\u2019"
 APOSTROPHES = ("'", CURLY)
 
 
-def _build() -> tuple[WordClass, ...]:
+def _build(specs: list[tuple[tuple[str, ...], dict[str, object]]], first_cid: int) -> tuple[WordClass, ...]:
     out = []
-    for cid, (variants, options) in enumerate(_SPECS):
+    for cid, (variants, options) in enumerate(specs, first_cid):
         out.append(
             WordClass(
                 cid=cid,
@@ -160,5 +190,10 @@ def _build() -> tuple[WordClass, ...]:
     return tuple(out)
 
 
-CLASSES: tuple[WordClass, ...] = _build()
-APOSTROPHE = WordClass(cid=len(CLASSES), variants=(("'",), (CURLY,)))
+# The formatting channels. Their ids follow the first lexicon's 92 classes (the apostrophe's id predates the others).
+APOSTROPHE = WordClass(cid=92, variants=(("'",), (CURLY,)), formatting=True)
+SENTENCE_SPACE = WordClass(cid=93, variants=((" ",), ("  ",)), formatting=True)  # between sentences on a line
+LINE_END = WordClass(cid=94, variants=(("",), (" ",)), formatting=True)  # before the newline after a sentence
+FORMATTING: tuple[WordClass, ...] = (APOSTROPHE, SENTENCE_SPACE, LINE_END)
+
+CLASSES: tuple[WordClass, ...] = _build(_SPECS, 0) + _build(_SPECS_2, 95)

@@ -15,16 +15,17 @@ from distillguard.watermark.text import LEVELS, SCHEME, Engine, Strength, TextKe
 
 
 class ResponseWatermarker:
-    def __init__(self, key: TextKey, strength: Strength, chat: bool) -> None:
+    def __init__(self, key: TextKey, strength: Strength, chat: bool, spacing: bool = True) -> None:
         self.key = key
         self.strength = strength
+        self.spacing = spacing
         self._chat = chat
         self._engines: dict[int, Engine] = {}
 
     def _engine(self, index: int) -> Engine:
         engine = self._engines.get(index)
         if engine is None:
-            engine = self._engines[index] = Engine(self.key, LEVELS[self.strength])
+            engine = self._engines[index] = Engine(self.key, LEVELS[self.strength], self.spacing)
         return engine
 
     def summary(self) -> dict[str, Any]:

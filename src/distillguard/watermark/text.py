@@ -9,13 +9,20 @@ scores a hit at every site it marked.
 Never touched: fenced and inline code, math between ``$``, URLs and e-mail addresses, quoted text, a whole answer
 that is JSON, capitalised words inside a sentence (names), and anything after a word that is not plain prose.
 
-Streaming: text is processed as it arrives; what can still change (an unfinished word, or the words of a phrase that
-may be a site, up to three words and the token after them) is held back, everything else is released at once.
+Besides the words, the whitespace after a sentence end is a site: one or two spaces before the next sentence on the
+same line, none or one before the newline that ends a line after a sentence. Rendered Markdown and HTML collapse
+both, so the reader sees nothing; they are the densest sites in prose (several per 100 words).
+
+Streaming: text is processed as it arrives; what can still change (an unfinished word, the words of a phrase that
+may be a site, up to five words and the two tokens after them, or the whitespace after a sentence end until the
+next word shows whether it opens a sentence) is held back, everything else is released at once.
 
 Under the null hypothesis (a text written without the key) the keyed choice at a site is independent of the text,
 so a site is a hit with probability 1/k for a class of k variants. Each (class, previous word) is scored once, so a
-repeated phrase cannot pile up evidence. The number of hits then follows a Poisson-binomial distribution, whose tail
-is computed exactly (watermark/stats.py).
+repeated phrase cannot pile up evidence, and a formatting channel is scored only in a text that shows both of its
+variants (a rule that reads the text alone, never the key, so it keeps the null distribution: it drops what a
+normalisation of quotes or whitespace has flattened instead of counting it as misses). The number of hits then
+follows a Poisson-binomial distribution, whose tail is computed exactly (watermark/stats.py).
 """
 
 from __future__ import annotations
@@ -27,7 +34,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from distillguard.watermark.lexicon import APOSTROPHE, APOSTROPHES, CLASSES, CURLY, WordClass
+from distillguard.watermark.lexicon import (
+    APOSTROPHE,
+    APOSTROPHES,
+    CLASSES,
+    CURLY,
+    FORMATTING,
+    LINE_END,
+    SENTENCE_SPACE,
+    WordClass,
+)
 from distillguard.watermark.result import DEFAULT_ALPHA, Detection
 from distillguard.watermark.stats import poisson_binomial_sf
 
@@ -43,9 +59,21 @@ _TOKEN = re.compile(
 )  # "$5" is an amount (a number), not the start of math
 # A whitespace-delimited piece that is an address, a path, a domain or an identifier, not prose: kept whole and
 # never marked ("often.perhaps@example.com", "a/b", "do_not", "e.g.", "x.y").
-_PIECES = re.compile(r"\s+|\S+")
+# A piece is a whitespace run, or a non-space run with the single space after it when a word follows (most of prose:
+# one loop turn per word instead of two).
+_PIECES = re.compile(r"\s+|\S+(?: (?=\S))?")
 _COMPOUND = re.compile(r"[@_]|://|\w[./\\]\w")
 _SENTENCE_END = frozenset(".!?")
+# After a word, these end a sentence (or, ":" included, a line that announces what follows) for the spacing sites.
+_STOPS = frozenset(".!?:")
+# Closing marks between a word and its stop: "(see below).", "**bold**.", "the word “this”." still end a sentence.
+_CLOSERS = frozenset(')]*_"”»')
+# Words a period follows without ending the sentence: no spacing site after them ("Dr.  Smith" would look odd in raw
+# text). Single letters (initials) are excluded too.
+_ABBREVIATIONS = frozenset(
+    {"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "no", "fig", "inc", "ltd", "co", "approx", "cf",
+     "al", "ca", "vol", "pp", "ch", "sec", "eq", "ref"}
+)  # fmt: skip
 _BULLETS = frozenset("-*•#>")
 _QUOTES_OPEN = frozenset('"“«')
 _JSON_AFTER_BRACKET = frozenset('{["]')
@@ -91,7 +119,10 @@ def _trie(classes: Iterable[WordClass]) -> _Trie:
 
 
 _ROOT = _trie(CLASSES)
-_ROOT_WORDS = frozenset(_ROOT.children)
+# The first words of phrases that may be a site anywhere, and of those that are sites only at a sentence start
+# (openers): "of", "as", "to" are held back as a possible phrase only where a sentence starts.
+_ROOT_WORDS = frozenset(v[0] for c in CLASSES if not c.opener for v in c.variants)
+_OPENER_WORDS = frozenset(v[0] for c in CLASSES if c.opener for v in c.variants) - _ROOT_WORDS
 
 
 def _lower(word: str) -> str:
@@ -117,6 +148,8 @@ class _State:
     in_url: bool = False
     json: bool | None = None  # decided at the first visible token (or the second, after a "[")
     bracket: bool = False
+    word_end: bool = False  # the last token was a prose word
+    stop: str = ""  # the last token was a sentence end (".!?:") right after a prose word: spacing may follow
 
     @property
     def protected(self) -> bool:
@@ -124,11 +157,16 @@ class _State:
 
 
 class Engine:
-    """Reads text token by token; finds sites; with a key, rewrites each site to the keyed variant."""
+    """Reads text token by token; finds sites; with a key, rewrites each site to the keyed variant.
 
-    def __init__(self, key: TextKey | None = None, level: int = 2) -> None:
+    ``spacing=False`` leaves the whitespace after sentence ends as it is when marking (words and apostrophes only);
+    reading is unchanged.
+    """
+
+    def __init__(self, key: TextKey | None = None, level: int = 2, spacing: bool = True) -> None:
         self.key = key
         self.level = level
+        self.spacing = spacing
         self.state = _State()
         # Without a key the engine only reads (detection), and it reads an answer that looks like JSON as prose:
         # putting a "{" in front of a marked text cannot hide it. Sites the marker never wrote score like unmarked
@@ -137,9 +175,11 @@ class Engine:
             self.state.json = False
         self.sites: list[Site] = []
         self.changed = 0  # sites rewritten
+        self.changed_spacing = 0  # of which whitespace after a sentence end
         self.words = 0  # prose words seen
         self._pending = ""  # text not yet tokenised (an unfinished token)
         self._held: list[str] = []
+        self._space: list[str] | None = None  # whitespace after a sentence end, held until the next token
         self._out: list[str] = []
 
     # keyed choices ----------------------------------------------------------------------------------
@@ -166,24 +206,69 @@ class Engine:
         self._pending = ""
         while self._held:
             self._resolve(final=True)
+        if self._space is not None:
+            self._settle("")
         return self._release()
 
     def _tokens(self, text: str) -> None:
         token = self._token
-        for piece in _PIECES.findall(text):
-            if piece.isalpha() or piece[0].isspace():
-                token(piece)  # a plain word or a whitespace run: a token as it is (most pieces)
-            elif _COMPOUND.search(piece):
-                self._opaque(piece)
+        st = self.state
+        out = self._out
+        pieces = _PIECES.findall(text)
+        last = len(pieces) - 1
+        for i, piece in enumerate(pieces):
+            if piece[0].isspace():
+                token(piece)
+                continue
+            spaced = piece[-1] == " "
+            word = piece[:-1] if spaced else piece
+            if word.isalpha():
+                parts: Sequence[str] = (word,)
+            elif _COMPOUND.search(word):
+                self._opaque(word)
+                parts = ()
             else:
-                for part in _TOKEN.findall(piece):
-                    token(part)
+                parts = _TOKEN.findall(word)
+            end = len(parts) - 1
+            for j, part in enumerate(parts):
+                # Fast path (most words): with nothing held, a plain word outside any protected span that cannot
+                # start a site here is released at once, as _plain would, without its calls.
+                if part.isalpha() and not self._held and self._space is None and st.json is not None:
+                    low = part.lower()
+                    if not st.protected and low not in _URL_WORDS:
+                        node = _ROOT.children.get(low)
+                        if node is None:
+                            plain = not (st.sentence_start and low in _OPENER_WORDS)
+                        elif node.terminals:
+                            plain = False  # a one-word site
+                        elif j < end:
+                            plain = True  # punctuation follows: the phrase cannot go on
+                        elif spaced:
+                            lead = _TOKEN.match(pieces[i + 1])  # the next word decides whether the phrase goes on
+                            plain = lead is None or _lower(lead.group()) not in node.children
+                        else:
+                            plain = i < last and pieces[i + 1] != " "  # a line break or wider space follows
+                        if plain:
+                            out.append(part)
+                            st.prev = low
+                            st.sentence_start = False
+                            st.word_end = True
+                            st.stop = ""
+                            self.words += 1
+                            continue
+                token(part)
+            if spaced:
+                token(" ")
 
     def _opaque(self, piece: str) -> None:
         """An address, path or identifier: released as it is; it ends any phrase being held."""
         while self._held:
             self._resolve(final=True)
+        if self._space is not None:
+            self._settle(piece)
         st = self.state
+        st.word_end = False
+        st.stop = ""
         if st.json is None:
             st.json = piece[0] == "{" or (piece[0] == "[" and piece[1:2] in _JSON_AFTER_BRACKET)
         for char in piece:
@@ -204,6 +289,11 @@ class Engine:
             self._held.append(token)
             self._resolve(final=False)
             return
+        if token == " " and self._space is None and not self.state.stop:
+            self._out.append(token)  # what _plain does with a single space (most tokens), without its work
+            self.state.in_url = False
+            self.state.word_end = False
+            return
         self._plain(token, candidate=True)
 
     def _plain(self, token: str, candidate: bool) -> None:
@@ -211,15 +301,18 @@ class Engine:
         st = self.state
         first = token[0]
         if first == " " or first.isspace():
-            self._out.append(token)
-            if "\n" in token:
-                st.sentence_start = True
-                st.in_url = False
-                st.in_quote = False
-                st.in_math = st.in_math and st.display_math  # inline math ends with its line
-            elif st.in_url:
-                st.in_url = False
+            if self._space is not None:
+                self._space.append(token)  # a run split between two chunks of a stream
+            elif st.stop:
+                self._space = [token]  # a spacing site, decided when the next token shows what follows
+            else:
+                self._whitespace(token)
             return
+        if self._space is not None:
+            self._settle(token)
+        after_word = st.word_end
+        st.word_end = False
+        st.stop = ""
         if st.json is None:
             # An answer that opens with "{", or with "[" and then "{", "[", '"' or "]", is JSON ("[1] note" is not).
             if st.bracket:
@@ -235,12 +328,13 @@ class Engine:
             if low in _URL_WORDS:
                 st.in_url = True
             if not st.protected:
-                if candidate and low in _ROOT_WORDS:
+                if candidate and (low in _ROOT_WORDS or (st.sentence_start and low in _OPENER_WORDS)):
                     self._held.append(token)
                     return
                 if "'" in low:
                     token = self._apostrophe(token)
                 self.words += 1
+                st.word_end = True
             st.prev = low
             st.sentence_start = False
             self._out.append(token)
@@ -251,6 +345,57 @@ class Engine:
             st.sentence_start = False
             return
         self._punct(token)
+        if after_word and not st.protected:
+            if first in _CLOSERS:
+                st.word_end = True
+            elif first in _STOPS and len(st.prev) > 1 and st.prev not in _ABBREVIATIONS:
+                st.stop = first
+
+    def _whitespace(self, run: str) -> None:
+        st = self.state
+        self._out.append(run)
+        if "\n" in run:
+            st.sentence_start = True
+            st.in_url = False
+            st.in_quote = False
+            st.in_math = st.in_math and st.display_math  # inline math ends with its line
+        elif st.in_url:
+            st.in_url = False
+
+    def _settle(self, following: str) -> None:
+        """The whitespace after a sentence end, now that the next token (``following``, "" at the end) is known.
+
+        A run with a line break: what precedes the first break, "" or " ", is a site (trailing spaces collapse in
+        Markdown and HTML; two would be a hard line break, so a run with two is not a site). A run without one: " "
+        or "  " before anything but a lowercase word is a site (the space between two sentences; "e.g. the" or
+        "approx. 5" never are, being opaque or listed abbreviations). Anything else is kept.
+        """
+        parts, self._space = self._space, None
+        assert parts is not None
+        run = parts[0] if len(parts) == 1 else "".join(parts)
+        stop = self.state.stop
+        self.state.stop = ""
+        brk = run.find("\n")
+        cr = run.find("\r")
+        if cr >= 0 and (brk < 0 or cr < brk):
+            brk = cr
+        if brk >= 0:
+            if brk <= 1 and run[:brk] in ("", " "):
+                run = self._spacing(LINE_END, brk) + run[brk:]
+        elif stop != ":" and (run == " " or run == "  ") and following and not following[0].islower():
+            run = self._spacing(SENTENCE_SPACE, len(run) - 1)
+        self._whitespace(run)
+
+    def _spacing(self, cls: WordClass, present: int) -> str:
+        """A spacing site: record it, and return the whitespace to write (the keyed variant when marking)."""
+        written = present
+        if self.key is not None and self.spacing:
+            written = self.choice(cls, self.state.prev)
+            if written != present:
+                self.changed += 1
+                self.changed_spacing += 1
+        self.sites.append(Site(cls, written, self.state.prev))
+        return cls.variants[written][0]
 
     def _punct(self, token: str) -> None:
         st = self.state
@@ -330,6 +475,7 @@ class Engine:
             phrase[-1] = self._apostrophe(phrase[-1])
         self.state.prev = cls.variants[written][-1]
         self.state.sentence_start = False
+        self.state.word_end = True
         self.words += len(cls.variants[variant])
         self._out.extend(phrase)
         for token in rest:
@@ -419,26 +565,49 @@ class Scored:
         p = min(1.0, poisson_binomial_sf(self.hits, ks) * tests) if ks else 1.0
         return Detection(SCHEME, key.key_id, len(ks), self.hits, sum(1 / k for k in ks), p, alpha, tests)
 
-    def restricted(self, max_level: int, apostrophes: bool) -> Scored:
-        """The same scores over fewer classes: those up to ``max_level``, without the apostrophe sites if asked."""
-        kept = [
-            (s, hit) for s, hit in self.agreed if s.cls.level <= max_level and (apostrophes or s.cls is not APOSTROPHE)
-        ]
+    def restricted(self, max_level: int, formatting: bool = True) -> Scored:
+        """The same scores over fewer classes: those up to ``max_level``, without the formatting channels if asked."""
+        kept = [(s, hit) for s, hit in self.agreed if s.cls.level <= max_level and (formatting or not s.cls.formatting)]
         return Scored(sum(hit for _, hit in kept), [len(s.cls.variants) for s, _ in kept], kept)
+
+
+def varied_channels(found: Iterable[Site]) -> frozenset[int]:
+    """The formatting channels (class ids) that show both variants among ``found``: the only ones scored.
+
+    A text whose quotes or whitespace were normalised shows one variant only, and its formatting sites would be
+    misses half the time, drowning the word choices. Dropping them is decided from the text alone (never the key),
+    so under the null hypothesis the sites kept are still hits with probability 1/k each: the p-value stays exact.
+    A marked text with n sites of a channel shows one variant with probability 2 ** (1 - n), a small loss.
+    """
+    seen: dict[int, int] = {}
+    varied: set[int] = set()
+    for s in found:
+        if s.cls.formatting:
+            first = seen.setdefault(s.cls.cid, s.variant)
+            if first != s.variant:
+                varied.add(s.cls.cid)
+    return frozenset(varied)
+
+
+_FORMATTING_IDS = frozenset(c.cid for c in FORMATTING)
 
 
 def score_sites(
     found: Sequence[Site], key: TextKey, max_level: int = 2, only: set[tuple[int, str]] | None = None
 ) -> Scored:
-    """Score each (class, previous word) once: the first time it occurs (and, with ``only``, if it is in it)."""
+    """Score each (class, previous word) once: the first time it occurs (and, with ``only``, if it is in it).
+
+    Formatting channels count only where the text shows both their variants (``varied_channels``).
+    """
     engine = Engine(key)
+    dropped = _FORMATTING_IDS - varied_channels(found)
     seen: set[tuple[int, str]] = set()
     ks: list[int] = []
     agreed: list[tuple[Site, bool]] = []
     hits = 0
     for s in found:
         unit = (s.cls.cid, s.context)
-        if s.cls.level > max_level or unit in seen or (only is not None and unit not in only):
+        if s.cls.level > max_level or unit in seen or s.cls.cid in dropped or (only is not None and unit not in only):
             continue
         seen.add(unit)
         ks.append(len(s.cls.variants))
@@ -446,6 +615,10 @@ def score_sites(
         hits += hit
         agreed.append((s, hit))
     return Scored(hits, ks, agreed)
+
+
+# Each key is tested over: (lexicon level) x (with the formatting channels, or words only).
+TESTS_PER_KEY = 4
 
 
 def detect(
@@ -456,18 +629,19 @@ def detect(
     """Whether ``text`` carries the watermark of one of ``keys``, with an exact p-value.
 
     Each key is tested four times: the sites of the standard lexicon and of the strong one, each with and without the
-    apostrophe sites (normalising quotes is a common first step of data cleaning, and would otherwise drown the word
-    choices in coin flips). The best p-value is multiplied by the number of tests (Bonferroni), so trying more keys
-    or tests never makes a false detection likelier.
+    formatting channels (apostrophes and spacing). A formatting channel that a normalisation flattened is dropped by
+    ``varied_channels``; the words-only test covers one that was scrambled instead (whitespace re-spaced at random
+    shows both variants but carries no mark). The best p-value is multiplied by the number of tests (Bonferroni), so
+    trying more keys or tests never makes a false detection likelier.
     """
     found = sites(text)
-    tests = max(1, 4 * len(keys))
+    tests = max(1, TESTS_PER_KEY * len(keys))
     best: Detection | None = None
     for key in keys:
         scored = score_sites(found, key)  # each distinct site's keyed choice computed once per key
         for level in (1, 2):
-            for apostrophes in (True, False):
-                result = scored.restricted(level, apostrophes).detection(key, alpha, tests)
+            for formatting in (True, False):
+                result = scored.restricted(level, formatting).detection(key, alpha, tests)
                 if best is None or (result.p_value, -result.scored) < (best.p_value, -best.scored):
                     best = result
     if best is None:
