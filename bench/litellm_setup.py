@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from peer_venv import PeerUnavailable, ensure_venv
 
 # The newest 1.x release whose `litellm[proxy]` installs from PyPI when this benchmark was written. The newest
 # 1.x listed by `pip index versions litellm` was 1.110.2, but its `proxy` extra needs `litellm-proxy==1.110.2`,
@@ -20,8 +21,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 VENV_DIR = BENCH_DIR / ".venv-litellm"
 
 
-class LiteLLMUnavailable(RuntimeError):
-    """LiteLLM could not be installed or started; the message says why."""
+LiteLLMUnavailable = PeerUnavailable
 
 
 @dataclass(frozen=True)
@@ -38,53 +38,10 @@ class LiteLLMInstall:
         return self.venv / "bin" / "litellm"
 
 
-def installed_version(venv: Path = VENV_DIR) -> str | None:
-    python = venv / "bin" / "python"
-    if not python.exists():
-        return None
-    probe = subprocess.run(
-        [str(python), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    return probe.stdout.strip() if probe.returncode == 0 else None
-
-
 def ensure_installed(log_path: Path, venv: Path = VENV_DIR, version: str = LITELLM_VERSION) -> LiteLLMInstall:
     """Create ``venv`` and install ``litellm[proxy]==version`` into it, unless that is already there."""
-    if installed_version(venv) == version and (venv / "bin" / "litellm").exists():
-        return LiteLLMInstall(venv, version)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    steps = [
-        ["python3", "-m", "venv", str(venv)],
-        [str(venv / "bin" / "pip"), "install", "--quiet", "--upgrade", "pip"],
-        [str(venv / "bin" / "pip"), "install", f"litellm[proxy]=={version}"],
-    ]
-    with log_path.open("ab") as log:
-        for argv in steps:
-            log.write(f"$ {' '.join(argv)}\n".encode())
-            log.flush()
-            try:
-                done = subprocess.run(
-                    argv, stdout=log, stderr=subprocess.STDOUT, timeout=INSTALL_TIMEOUT_S, check=False
-                )
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise LiteLLMUnavailable(f"`{' '.join(argv)}` failed: {exc}") from exc
-            if done.returncode != 0:
-                raise LiteLLMUnavailable(f"`{' '.join(argv)}` exited with {done.returncode}: {_errors(log_path)}")
-    got = installed_version(venv)
-    if got != version:
-        raise LiteLLMUnavailable(f"installed litellm reports version {got!r}, expected {version}")
+    ensure_venv(venv, "litellm", f"litellm[proxy]=={version}", version, log_path, INSTALL_TIMEOUT_S)
     return LiteLLMInstall(venv, version)
-
-
-def _errors(log_path: Path, lines: int = 3, width: int = 300) -> str:
-    """The last pip ERROR lines of the install log, shortened (pip lists every known version in them)."""
-    text = log_path.read_text(errors="replace").splitlines()
-    errors = [line for line in text if line.startswith("ERROR")] or text
-    return " | ".join(line if len(line) <= width else line[:width] + "..." for line in errors[-lines:])
 
 
 def write_config(path: Path, mock_base_url: str) -> Path:

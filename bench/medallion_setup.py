@@ -4,10 +4,11 @@ its in-memory backend, its command line (medallion's own server: Flask's, thread
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from peer_venv import PeerUnavailable, ensure_venv
 
 MEDALLION_VERSION = "3.0.0"
 USER, PASSWORD = "bench", "bench-password"
@@ -18,8 +19,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 VENV_DIR = BENCH_DIR / ".venv-medallion"
 
 
-class MedallionUnavailable(RuntimeError):
-    """medallion could not be installed or started; the message says why."""
+MedallionUnavailable = PeerUnavailable
 
 
 @dataclass(frozen=True)
@@ -32,45 +32,9 @@ class MedallionInstall:
         return self.venv / "bin" / "medallion"
 
 
-def installed_version(venv: Path = VENV_DIR) -> str | None:
-    python = venv / "bin" / "python"
-    if not python.exists():
-        return None
-    probe = subprocess.run(
-        [str(python), "-c", "import importlib.metadata as m; print(m.version('medallion'))"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    return probe.stdout.strip() if probe.returncode == 0 else None
-
-
 def ensure_installed(log_path: Path, venv: Path = VENV_DIR, version: str = MEDALLION_VERSION) -> MedallionInstall:
     """Create ``venv`` and install ``medallion==version`` into it, unless that is already there."""
-    if installed_version(venv) == version:
-        return MedallionInstall(venv, version)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    steps = [
-        ["python3", "-m", "venv", str(venv)],
-        [str(venv / "bin" / "pip"), "install", "--quiet", f"medallion=={version}"],
-    ]
-    with log_path.open("ab") as log:
-        for argv in steps:
-            log.write(f"$ {' '.join(argv)}\n".encode())
-            log.flush()
-            try:
-                done = subprocess.run(
-                    argv, stdout=log, stderr=subprocess.STDOUT, timeout=INSTALL_TIMEOUT_S, check=False
-                )
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise MedallionUnavailable(f"`{' '.join(argv)}` failed: {exc}") from exc
-            if done.returncode != 0:
-                tail = log_path.read_text(errors="replace").splitlines()[-3:]
-                raise MedallionUnavailable(f"`{' '.join(argv)}` exited with {done.returncode}: {' | '.join(tail)}")
-    got = installed_version(venv)
-    if got != version:
-        raise MedallionUnavailable(f"installed medallion reports version {got!r}, expected {version}")
+    ensure_venv(venv, "medallion", f"medallion=={version}", version, log_path, INSTALL_TIMEOUT_S)
     return MedallionInstall(venv, version)
 
 
