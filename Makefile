@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean services
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/distillguard demo
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) services lint typecheck
 	$(BIN)/pytest -q
+
+# Redis and PostgreSQL for the tests that need real servers (they start their own instances).
+services:
+	scripts/install-services.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
