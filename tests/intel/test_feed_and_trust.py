@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import create_engine
 
 from distillguard.detect.reasons import Reason
+from distillguard.detect.signals.template import template_id
+from distillguard.detect.signals.text import window
 from distillguard.detect.verdicts import DEFAULT_THRESHOLDS, verdict_for
 from distillguard.intel.export import CampaignExporter, ExportPolicy
 from distillguard.intel.facts import gather
@@ -75,7 +77,7 @@ def test_a_partner_campaign_matches_new_accounts_by_card_and_template(parties: d
     kinds = {m.kind for m in matcher.account(newcomer("acct_new_1"))}
     assert kinds == {"payment_fingerprint"}
     prompt = world.TEMPLATES[1].format(q="how many wheels do 7 bicycles have?")
-    call = matcher.call("t-1", lambda: prompt, "203.0.113.200", (None,))
+    call = matcher.call(template_id(window(prompt)), lambda: prompt, "203.0.113.200", (None,))
     assert {m.kind for m in call} == {"template", "ip_prefix"}
     assert matcher.call("t-2", lambda: "what's a good name for a cat", "192.0.2.1", (None,)) == []
     # Indicators keyed under another group key are not usable (and say why).
@@ -99,7 +101,7 @@ def test_one_partner_alone_can_put_an_account_on_watch_but_not_enforce(parties: 
     # signals) is corroborated: flagged.
     harvest = world.TEMPLATES[0].format(q="what is 6 times 7?")
     ev.record("harvester", matcher.account(newcomer("harvester")))
-    ev.record("harvester", matcher.call("t", lambda: harvest, None, (None,)), shaped=True)
+    ev.record("harvester", matcher.call(template_id(window(harvest)), lambda: harvest, None, (None,)), shaped=True)
     risk, reason = ev.adjust("harvester", 0.02, FEATURES)
     assert verdict_for(risk) in {"throttle", "degrade"}
     assert reason is not None and "corroborated by our own signals" in reason.detail
@@ -123,7 +125,7 @@ def test_template_calls_that_are_not_extraction_shaped_do_not_corroborate(partie
     matcher = Matcher(feed, b.group_key())
     prompt = world.TEMPLATES[1].format(q="how many wheels do 3 cars have?")
     for _ in range(3):
-        ev.record("app", matcher.call("t", lambda: prompt, None, (None,)), shaped=False)
+        ev.record("app", matcher.call(template_id(window(prompt)), lambda: prompt, None, (None,)), shaped=False)
     risk, reason = ev.adjust("app", 0.02, FEATURES)
     assert verdict_for(risk) == "watch" and reason is not None and "not corroborated" in reason.detail
 
@@ -152,7 +154,8 @@ def test_false_positive_reports_damp_or_remove_an_indicator(parties: dict[str, M
     card = next(i for i in feed.indicators.values() if i.kind == "payment_fingerprint")
     matcher = Matcher(feed, b.group_key())
     matches = matcher.account(newcomer("acct"))
-    calls = matcher.call("t", lambda: world.TEMPLATES[0].format(q="2 + 2?"), None, (None,))
+    harvest = world.TEMPLATES[0].format(q="2 + 2?")
+    calls = matcher.call(template_id(window(harvest)), lambda: harvest, None, (None,))
 
     def lifted() -> float:
         ev = evidence(b, feed_of(s, b.group_key()), {a: 0.6, c: 0.6})
@@ -190,3 +193,25 @@ def test_forged_tampered_and_unknown_objects_are_rejected(parties: dict[str, Mem
     assert s2.ingest(objects, keys(a)).accepted > 0
     again = s2.ingest(objects, keys(a))
     assert again.accepted == 0 and again.duplicates > 0
+
+
+def test_templates_match_exactly_at_once_and_as_near_duplicates_from_their_second_sighting(
+    parties: dict[str, Member],
+) -> None:
+    a, b = parties["Provider A"], parties["Provider B"]
+    s = store()
+    s.ingest(bundle_of(a)["objects"], keys(a, b))
+    feed = feed_of(s, b.group_key())
+    assert all(i.exact for i in feed.indicators.values() if i.kind == "template")
+    matcher = Matcher(feed, b.group_key())
+    same = world.TEMPLATES[0].format(q="what is 5 times 5?")
+    (first,) = matcher.call(template_id(window(same)), lambda: same, None, (None,))
+    assert first.kind == "template" and "identical" in first.detail and matcher.signatures_computed == 0
+    # A near-duplicate (a word of the instruction changed) has another template id: no match on first sight, a
+    # band match from the second; an ordinary prompt sent once is never signed.
+    near = world.TEMPLATES[0].replace("all of your", "all your").format(q="what is 6 times 6?")
+    assert matcher.call(template_id(window(near)), lambda: near, None, (None,)) == []
+    again = matcher.call(template_id(window(near)), lambda: near, None, (None,))
+    assert [m.kind for m in again] == ["template"] and "bands shared" in again[0].detail
+    assert matcher.call("t-unique", lambda: "what's a good name for a cat", None, (None,)) == []
+    assert matcher.signatures_computed == 1

@@ -209,12 +209,16 @@ class CampaignExporter:
             ),
             reverse=True,
         )[: self.policy.templates_per_campaign]
-        for rank, (calls, _, text) in enumerate(shared_templates):
+        for rank, (calls, template_id, text) in enumerate(shared_templates):
             bands = list(self.templates.sign_skeleton(text).bands)
-            observables.append(_observable(TemplateSignatureObservable, scheme=SCHEME, bands=bands, key_id=key_id))
+            exact = self.templates.exact(template_id)
+            observables.append(
+                _observable(TemplateSignatureObservable, scheme=SCHEME, bands=bands, key_id=key_id, exact=exact)
+            )
             pattern = (
                 f"[distillguard-template-signature:scheme = '{SCHEME}' AND distillguard-template-signature:key_id = "
-                f"'{key_id}' AND distillguard-template-signature:bands[*] IN ({_quoted(bands)})]"
+                f"'{key_id}' AND (distillguard-template-signature:exact = '{exact}' OR "
+                f"distillguard-template-signature:bands[*] IN ({_quoted(bands)}))]"
             )
             indicator("template", f"template|{rank}", pattern, 1, calls, key_id=key_id, scheme=SCHEME, calls=calls)
 

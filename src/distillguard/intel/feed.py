@@ -39,6 +39,8 @@ class PartnerIndicator:
     campaign: str
     name: str
     key_id: str | None
+    # Templates only: keyed template ids that match exactly (``values`` are then the signature's bands).
+    exact: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -70,7 +72,8 @@ def _comparisons(node: Any) -> Iterable[tuple[str, str, list[str]]]:
         prop = ".".join(str(getattr(c, "property_name", "")) for c in path.property_path)
         yield str(path.object_type_name), prop, _constants(node.rhs)
         return
-    for child in getattr(node, "operands", None) or [getattr(node, "operand", None)]:
+    # Boolean and observation expressions hold ``operands`` or an ``operand``; parentheses an ``expression``.
+    for child in getattr(node, "operands", None) or [getattr(node, "operand", None), getattr(node, "expression", None)]:
         if child is not None:
             yield from _comparisons(child)
 
@@ -85,10 +88,13 @@ def parse_indicator(obj: dict[str, Any], group_key_id: str | None) -> PartnerInd
         raise ValueError("pattern_type is not stix")
     comparisons = list(_comparisons(create_pattern_object(str(obj.get("pattern", "")), version="2.1")))
     values: set[str] = set()
+    exact: set[str] = set()
     key_id = None
     for object_type, prop, found in comparisons:
         if prop == "key_id":
             key_id = found[0]
+        elif (object_type, prop) == ("distillguard-template-signature", "exact"):
+            exact.update(found)
         elif (object_type, prop) in (
             ("distillguard-keyed-identifier", "hmac"),
             ("distillguard-template-signature", "bands"),
@@ -109,6 +115,7 @@ def parse_indicator(obj: dict[str, Any], group_key_id: str | None) -> PartnerInd
         campaign=str(ext.get("campaign", "")),
         name=str(obj.get("name", "")),
         key_id=key_id,
+        exact=frozenset(exact),
     )
 
 

@@ -1,9 +1,15 @@
 """Our traffic against partner indicators: which of an account's identifiers and calls a partner reported.
 
 The index is built once per feed: keyed identifiers are matched by computing *our* values' HMACs under the group key
-(one per account and kind, cached with the account), templates by signing each new skeleton once (cached by
-template id: the same template comes back again and again) and looking its bands up, networks by cutting the
-client address to its prefix. Nothing here decides anything; ``trust`` weighs what matched.
+(one per account and kind), networks by cutting the client address to its prefix, templates in two steps:
+
+- on a template's first sighting, its keyed template id (one HMAC, about 2 µs) against the partners' exact values:
+  an identical skeleton matches at once;
+- from its second sighting, its band signature (about 100 µs: the skeleton, a keyed MinHash, 32 band hashes),
+  computed once and cached by template id: near-duplicates match too. Most ordinary prompts are sent once and never
+  pay for a signature; a campaign's templates come back at once.
+
+Nothing here decides anything; ``trust`` weighs what matched.
 """
 
 from __future__ import annotations
@@ -39,8 +45,11 @@ class Matcher:
         self._signer = TemplateSigner(key)
         self._identifiers: dict[tuple[str, str], list[str]] = defaultdict(list)
         self._bands: dict[str, list[str]] = defaultdict(list)
+        self._exact: dict[str, list[str]] = defaultdict(list)
         self._prefixes: dict[str, list[str]] = defaultdict(list)
         for ind in feed.indicators.values():
+            for value in ind.exact:
+                self._exact[value].append(ind.id)
             for value in ind.values:
                 if ind.kind == "template":
                     self._bands[value].append(ind.id)
@@ -48,7 +57,10 @@ class Matcher:
                     self._prefixes[value].append(ind.id)
                 else:
                     self._identifiers[(ind.kind, value)].append(ind.id)
-        self._templates: dict[str, tuple[Match, ...]] = {}
+        # Per template id: its exact matches (first sighting), and its near-duplicate matches (from the second).
+        self._first: dict[str, tuple[Match, ...]] = {}
+        self._near: dict[str, tuple[Match, ...]] = {}
+        self.signatures_computed = 0
 
     @property
     def empty(self) -> bool:
@@ -76,17 +88,11 @@ class Matcher:
         client_ip: str | None,
         fingerprints: tuple[str | None, ...],
     ) -> list[Match]:
-        """Matches on one call: its template (``prompt`` is read only for a template not seen before), its
-        network and its client fingerprints."""
+        """Matches on one call: its template (``prompt`` is read only on the template's second sighting, to sign
+        it), its network and its client fingerprints."""
         out: list[Match] = []
-        if self._bands:
-            cached = self._templates.get(template_id)
-            if cached is None:
-                cached = self._template_matches(prompt())
-                if len(self._templates) >= TEMPLATE_CACHE_MAX:
-                    self._templates.clear()
-                self._templates[template_id] = cached
-            out += cached
+        if self._bands or self._exact:
+            out += self._template(template_id, prompt)
         if self._prefixes:
             prefix = ip_prefix(client_ip)
             if prefix is not None:
@@ -95,9 +101,31 @@ class Matcher:
             out += self._identifier("client_fingerprint", fingerprint, "client fingerprint")
         return out
 
+    def _template(self, template_id: str, prompt: Callable[[], str]) -> tuple[Match, ...]:
+        near = self._near.get(template_id)
+        if near is not None:
+            return near
+        first = self._first.get(template_id)
+        if first is None:
+            if len(self._first) >= TEMPLATE_CACHE_MAX:
+                self._first.clear()
+            exact = self._signer.exact(template_id)
+            first = self._first[template_id] = tuple(
+                Match(i, "template", "prompt template (identical)") for i in self._exact.get(exact, ())
+            )
+            return first
+        # Second sighting: sign it once; its near-duplicate matches (or its exact ones) hold from now on.
+        if len(self._near) >= TEMPLATE_CACHE_MAX:
+            self._near.clear()
+        found = {m.indicator_id: m for m in self._template_matches(prompt())}
+        found.update({m.indicator_id: m for m in first})
+        near = self._near[template_id] = tuple(found.values())
+        return near
+
     def _template_matches(self, prompt: str) -> tuple[Match, ...]:
-        if not prompt.strip():
+        if not self._bands or not prompt.strip():
             return ()
+        self.signatures_computed += 1
         signature = self._signer.sign_prompt(prompt)
         shared: dict[str, int] = defaultdict(int)
         for band in signature.bands:

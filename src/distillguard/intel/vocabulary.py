@@ -98,6 +98,7 @@ class KeyedIdentifier:
         ("scheme", properties.StringProperty(required=True)),
         ("bands", properties.ListProperty(properties.StringProperty, required=True)),
         ("key_id", properties.StringProperty(required=True)),
+        ("exact", properties.StringProperty()),
     ],
     id_contrib_props=["scheme", "bands", "key_id"],
     extension_name=TEMPLATE_SIGNATURE_EXT.id,
