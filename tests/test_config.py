@@ -55,11 +55,13 @@ def test_example_config_in_docs_is_valid() -> None:
 def test_every_secret_is_masked_when_the_configuration_is_shown(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(
-        'secret = "s3cret-hmac"\n[[upstreams]]\nbase_url = "mock"\napi_key = "sk-upstream"\n'
+        'secret = "s3cret-hmac"\nstore_url = "postgresql+psycopg://dg:pg-pass@db:5432/dg"\n'
+        '[[upstreams]]\nbase_url = "mock"\napi_key = "sk-upstream"\n'
         '[intel]\ngroup_key = "group-key-material-of-32-bytes!!"\n[intel.hub]\npassword = "hub-pass"\n'
     )
     shown = masked(load_settings(config))
     text = str(shown)
-    assert not any(s in text for s in ("s3cret-hmac", "sk-upstream", "group-key-material", "hub-pass"))
+    assert not any(s in text for s in ("s3cret-hmac", "sk-upstream", "group-key-material", "hub-pass", "pg-pass"))
+    assert shown["store_url"] == "postgresql+psycopg://dg:***@db:5432/dg"
     assert shown["intel"]["group_key"] == shown["intel"]["hub"]["password"] == shown["upstreams"][0]["api_key"] == "***"
     assert shown["intel"]["tlp"] == "amber"  # the rest is shown as it is

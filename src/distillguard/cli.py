@@ -14,8 +14,10 @@ from rich.table import Table
 
 from distillguard.clikit import AsJson, ConfigFile, DataDir, err, fail, json_out, load, out
 from distillguard.config import Level, Settings, UpstreamConfig
+from distillguard.ingest.cli import ingest
 from distillguard.intel.cli import intel_app
 from distillguard.intel.hub.cli import hub_app
+from distillguard.store.cli import db_app
 from distillguard.timefmt import parse_rfc3339, rfc3339
 
 if TYPE_CHECKING:
@@ -50,6 +52,8 @@ app.add_typer(provenance_app, name="provenance")
 admin_app.add_typer(admin_token_app, name="token")
 app.add_typer(intel_app, name="intel")
 app.add_typer(hub_app, name="hub")
+app.add_typer(db_app, name="db")
+app.command("ingest")(ingest)
 
 
 # serve ----------------------------------------------------------------------------------------------
@@ -65,14 +69,19 @@ def serve(
     upstream_key_env: Annotated[
         str | None, typer.Option(help="Environment variable holding the upstream's API key.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Gateway processes on the port (more than one needs [limits] storage_uri on Redis)."),
+    ] = None,
 ) -> None:
     """Run the gateway.
 
     Example: distillguard serve --port 8080 --data-dir ./dg --upstream http://127.0.0.1:8000/v1
+    Example: DISTILLGUARD_LIMITS__STORAGE_URI=redis://127.0.0.1:6379/0 distillguard serve --workers 4
     """
     from distillguard.gateway.server import serve as run
 
-    overrides: dict[str, Any] = {"server.host": host, "server.port": port}
+    overrides: dict[str, Any] = {"server.host": host, "server.port": port, "server.workers": workers}
     if upstream is not None:
         overrides["upstreams"] = [UpstreamConfig(name="default", base_url=upstream, api_key_env=upstream_key_env)]
     run(load(config, data_dir, **overrides))

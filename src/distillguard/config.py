@@ -37,6 +37,9 @@ class ServerConfig(BaseModel):
     graceful_shutdown_s: float = Field(30.0, ge=0)
     # How long a key lookup is cached; a revoked key stops working within this many seconds.
     auth_cache_ttl_s: float = Field(5.0, ge=0)
+    # Gateway processes sharing the port, each with its own event loop (`serve --workers N`). More than one needs
+    # limits on shared storage ([limits] storage_uri = "redis://..."), or each process would count on its own.
+    workers: int = Field(1, ge=1, le=256)
 
 
 class UpstreamConfig(BaseModel):
@@ -98,11 +101,25 @@ def _default_tiers() -> dict[str, TierLimits]:
 
 
 class LimitsConfig(BaseModel):
+    # "memory://": counters in the gateway process. "redis://host:port/db" (or rediss://, unix://): shared by every
+    # gateway process and replica, exact across them.
     storage_uri: str = "memory://"
     default_tier: str = "standard"
     tiers: dict[str, TierLimits] = Field(default_factory=_default_tiers)
     # Tokens reserved for the completion when a request names no max_tokens.
     default_completion_reserve: int = Field(1024, ge=0)
+    # Longest wait for the shared storage per call; past it, fail_mode applies (the call is not held longer).
+    storage_timeout_ms: float = Field(50.0, gt=0, le=10_000)
+    # Shared storage down or slow: "open" admits the call unlimited (logged once per outage, counted in
+    # distillguard_limits_fail_mode_calls_total), "closed" refuses it with 503 rate_limiter_unavailable.
+    fail_mode: Literal["open", "closed"] = "open"
+
+    @field_validator("storage_uri")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://", "unix://")):
+            raise ValueError(f"unsupported limits storage {value!r}: use memory:// or redis://host:port/db")
+        return value
 
     @model_validator(mode="after")
     def _default_tier_exists(self) -> LimitsConfig:
@@ -118,6 +135,23 @@ class EventsConfig(BaseModel):
     batch_size: int = Field(512, ge=1)
     flush_interval_ms: int = Field(200, ge=1, description="bound on events lost to kill -9")
     queue_max: int = Field(200_000, ge=1)
+    # Where events go: "sqlite" (data_dir/events.db, embedded) or "redis" (a Redis Stream that `distillguard ingest`
+    # archives; docs/events.md). The SQLite sink refuses calls when its queue is full; the stream sink drops the
+    # oldest queued events instead (counted), so a Redis outage never stops the API.
+    sink: Literal["sqlite", "redis"] = "sqlite"
+    stream_url: str | None = Field(None, description="redis:// URL of the event stream (sink = 'redis')")
+    stream_name: str = "distillguard:events"
+    # Approximate MAXLEN of the stream, so Redis memory stays bounded; entries trimmed before the ingest read them
+    # are lost: size it for the ingest lag you accept (peak events/s x longest ingest outage). None: never trim.
+    stream_maxlen: int | None = Field(1_000_000, ge=1)
+    # Longest wait at shutdown for the queue to reach the stream (Redis down: what is left is counted as dropped).
+    stream_close_timeout_s: float = Field(10.0, ge=0)
+
+    @model_validator(mode="after")
+    def _stream_has_url(self) -> EventsConfig:
+        if self.sink == "redis" and not self.stream_url:
+            raise ValueError("sink 'redis' needs stream_url (e.g. redis://127.0.0.1:6379/0)")
+        return self
 
 
 class DetectConfig(BaseModel):
@@ -344,17 +378,31 @@ class Settings(BaseSettings):
 
 
 def masked(model: BaseModel) -> dict[str, Any]:
-    """``model`` as JSON with every secret field (declared ``repr=False``) shown as ``***`` when set."""
+    """``model`` as JSON with every secret field (declared ``repr=False``) shown as ``***`` when set, and the password
+    of any URL-valued field (``store_url``, ``storage_uri``, …) replaced by ``***``."""
     out: dict[str, Any] = model.model_dump(mode="json")
     for name, info in type(model).model_fields.items():
         value = getattr(model, name)
-        if not info.repr:
+        if isinstance(value, str) and "://" in value:
+            out[name] = _masked_url(value)
+        elif not info.repr:
             out[name] = "***" if value else value
         elif isinstance(value, BaseModel):
             out[name] = masked(value)
         elif isinstance(value, list):
             out[name] = [masked(v) if isinstance(v, BaseModel) else out[name][i] for i, v in enumerate(value)]
     return out
+
+
+def _masked_url(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}{port}"))
 
 
 class ConfigError(Exception):

@@ -76,7 +76,7 @@ async def test_client_gone_before_the_first_chunk_still_closes_upstream_and_logs
     await response(scope("/v1/chat/completions", key), receive, send)
     [event] = logged(gw)
     assert event["response"]["status"] == 499 and event["response"]["error_code"] == "client_disconnected"
-    _, tokens = gw.limiter.state(gw.auth.authenticate(f"Bearer {key}").rules)
+    _, tokens = await gw.limiter.state(gw.auth.authenticate(f"Bearer {key}").rules)
     assert tokens is not None and tokens.remaining > 0
 
 

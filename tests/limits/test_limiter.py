@@ -1,4 +1,7 @@
-"""The limiter: exact admission, all-or-nothing across rules, token settlement, retry arithmetic."""
+"""The limiter: exact admission, all-or-nothing across rules, token settlement, retry arithmetic.
+
+The tests taking the ``limiter`` fixture run on the in-memory limiter and on the Redis one (tests/limits/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -9,20 +12,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from distillguard.config import LimitsConfig, LimitSet, TierLimits
-from distillguard.limits import RateLimiter, resolve_rules
+from distillguard.limits import Limiter, resolve_rules
 from distillguard.limits.limiter import seconds_until_available
 from distillguard.store.models import Account
+from tests.limits.conftest import rules_for
 
 
-def rules_for(account: LimitSet, org: LimitSet | None = None, account_id: str = "a", org_id: str | None = None):  # type: ignore[no-untyped-def]
-    config = LimitsConfig(tiers={"t": TierLimits(account=account, org=org or LimitSet())}, default_tier="t")
-    return resolve_rules(config, "k", Account(account_id, org_id=org_id))
-
-
-def test_exactly_the_limit_is_admitted() -> None:
-    limiter = RateLimiter()
+async def test_exactly_the_limit_is_admitted(limiter: Limiter) -> None:
     rules = rules_for(LimitSet(requests=["5/minute"]))
-    decisions = [limiter.acquire(rules, 0) for _ in range(12)]
+    decisions = [await limiter.acquire(rules, 0) for _ in range(12)]
     assert [d.allowed for d in decisions] == [True] * 5 + [False] * 7
     assert [d.requests.remaining for d in decisions[:5]] == [4, 3, 2, 1, 0]  # type: ignore[union-attr]
     refused = decisions[5]
@@ -30,32 +28,32 @@ def test_exactly_the_limit_is_admitted() -> None:
     assert refused.retry_after_s is not None and 0 < refused.retry_after_s <= 120
 
 
-def test_a_refusal_takes_nothing_from_the_other_rules() -> None:
-    limiter = RateLimiter()
+async def test_a_refusal_takes_nothing_from_the_other_rules(limiter: Limiter) -> None:
     rules = rules_for(LimitSet(requests=["10/minute"]), LimitSet(requests=["2/minute"]), org_id="o")
-    assert [limiter.acquire(rules, 0).allowed for _ in range(4)] == [True, True, False, False]
-    account_state, _ = limiter.state(rules_for(LimitSet(requests=["10/minute"])))
+    assert [(await limiter.acquire(rules, 0)).allowed for _ in range(4)] == [True, True, False, False]
+    account_state, _ = await limiter.state(rules_for(LimitSet(requests=["10/minute"])))
     assert account_state is not None and account_state.remaining == 8  # the two refusals were given back
 
 
-def test_token_reservation_is_settled_to_actual_usage() -> None:
-    limiter = RateLimiter()
+async def test_token_reservation_is_settled_to_actual_usage(limiter: Limiter) -> None:
     rules = rules_for(LimitSet(tokens=["1000/minute"]))
-    first = limiter.acquire(rules, 600)
+    first = await limiter.acquire(rules, 600)
     assert first.allowed and first.tokens is not None and first.tokens.remaining == 400
-    assert not limiter.acquire(rules, 600).allowed
+    assert not (await limiter.acquire(rules, 600)).allowed
     assert first.reservation is not None
     limiter.settle(first.reservation, 100)  # only 100 were used
-    second = limiter.acquire(rules, 600)
+    await limiter.drain()
+    second = await limiter.acquire(rules, 600)
     assert second.allowed and second.tokens is not None and second.tokens.remaining == 300
     assert second.reservation is not None
     limiter.settle(second.reservation, 800)  # overran its reservation: charged anyway
-    _, tokens = limiter.state(rules)
+    await limiter.drain()
+    _, tokens = await limiter.state(rules)
     assert tokens is not None and tokens.remaining == 100
 
 
-def test_a_call_larger_than_the_limit_is_marked_too_large() -> None:
-    decision = RateLimiter().acquire(rules_for(LimitSet(tokens=["100/minute"])), 101)
+async def test_a_call_larger_than_the_limit_is_marked_too_large(limiter: Limiter) -> None:
+    decision = await limiter.acquire(rules_for(LimitSet(tokens=["100/minute"])), 101)
     assert not decision.allowed and decision.too_large
 
 

@@ -1,29 +1,37 @@
 """The case book: moves persisted with their audit entries, cases opened once, reviews applied to every member,
-appeals, labels, and a hash chain that shows tampering."""
+appeals, labels, and a hash chain that shows tampering; each test on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import sqlite3
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
+from sqlalchemy import create_engine, update
 
 from distillguard.config import RespondConfig
 from distillguard.detect.evaluate import read_labels
 from distillguard.detect.verdicts import DEFAULT_THRESHOLDS
-from distillguard.respond.book import CaseBook, CaseError
+from distillguard.respond.book import MAX_APPEALS, CaseBook, CaseError
 from distillguard.respond.responder import Responder, Verdict
 from distillguard.respond.standing import Standing
 from distillguard.store import open_store
+from distillguard.store.schema import audit_log
+from tests.conftest import StateDatabases
 
 S = 1_000_000
 
 
-@pytest.fixture
-def book(tmp_path: Path) -> CaseBook:
-    store = open_store(tmp_path, secret="test-secret")
+def open_book(data_dir: Path, url: str) -> CaseBook:
+    store = open_store(data_dir, url, secret="test-secret")
     return CaseBook(store.engine, store.secret, RespondConfig(), dict(DEFAULT_THRESHOLDS))
+
+
+@pytest.fixture
+def book(tmp_path: Path, store_url: str) -> CaseBook:
+    return open_book(tmp_path, store_url)
 
 
 def move(book: CaseBook, st: Standing, level: str, risk: float, at_s: int) -> None:
@@ -92,15 +100,16 @@ def test_appeals_attach_only_to_the_account_s_own_case_and_reopen_confirmed_ones
     assert [e.actor for e in book.audit(case_id=case.case_id)][-2:] == ["customer:a", "system:detector"]
 
 
-def test_editing_the_trail_in_the_database_is_detected(book: CaseBook, tmp_path: Path) -> None:
+def test_editing_the_trail_in_the_database_is_detected(book: CaseBook, store_url: str) -> None:
     case = book.open_campaign_case("hydra-3", ["a", "b"], "degrade", 0.8, [], "operator:ops")
     book.escalate(case.case_id, "alice", "needs a senior")
     checked, broken = book.verify()
     assert broken is None and checked == 4
-    conn = sqlite3.connect(tmp_path / "state.db")
-    conn.execute('UPDATE audit_log SET detail = \'{"reason": "nothing to see"}\' WHERE seq = 4')
-    conn.commit()
-    conn.close()
+    # Someone with write access to the database, not through the book.
+    tamper = create_engine(store_url)
+    with tamper.begin() as conn:
+        conn.execute(update(audit_log).where(audit_log.c.seq == 4).values(detail={"reason": "nothing to see"}))
+    tamper.dispose()
     assert book.verify() == (3, 4)
 
 
@@ -161,3 +170,61 @@ def test_campaign_members_carry_their_campaign_until_reversed(book: CaseBook) ->
     assert responder.campaign_of("b") == "clu_abc" and responder.campaign_of("zed") is None
     book.reverse(case.case_id, "alice", "a reseller's real customers")
     assert book.standing("a").campaign is None
+
+
+def together(count: int, work: Callable[[int], object]) -> list[BaseException]:
+    """Run ``work(i)`` in ``count`` threads released at once; the exceptions they raised."""
+    start = threading.Barrier(count)
+    failures: list[BaseException] = []
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            work(i)
+        except BaseException as exc:  # collected for the test to inspect
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
+
+
+def test_concurrent_writers_keep_one_unbroken_chain(tmp_path: Path, state_databases: StateDatabases) -> None:
+    url = state_databases.new()
+    # One book per writer, each on its own engine: as separate gateway replicas and reviewers' CLIs would be.
+    books = [open_book(tmp_path, url) for _ in range(6)]
+    case = books[0].open_campaign_case("hydra-c", ["a"], "degrade", 0.8, [], "operator:ops")
+
+    def write(i: int) -> None:
+        for n in range(5):
+            books[i].create_admin_token(f"reviewer-{i}-{n}", "operator:ops")
+        if i % 2 == 0:
+            books[i].appeal(case.case_id, "a", f"appeal {i}")
+
+    assert together(len(books), write) == []
+    entries = books[0].audit(limit=10_000)
+    assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+    assert len(entries) == 2 + 6 * 5 + 3  # the case and its member, the tokens, one appeal per even writer
+    assert books[0].verify() == (len(entries), None) and books[0].head() == len(entries)
+
+
+def test_checks_and_writes_of_concurrent_writers_do_not_interleave(
+    tmp_path: Path, state_databases: StateDatabases
+) -> None:
+    url = state_databases.new()
+    books = [open_book(tmp_path, url) for _ in range(MAX_APPEALS * 2)]
+    case = books[0].open_campaign_case("hydra-d", ["a"], "degrade", 0.8, [], "operator:ops")
+    # Twice as many appeals as allowed, at the same moment: each count must see the appeals committed before it.
+    refused = together(len(books), lambda i: books[i].appeal(case.case_id, "a", f"appeal {i}"))
+    assert len(books[0].appeals(case.case_id)) == MAX_APPEALS
+    assert len(refused) == MAX_APPEALS and all(isinstance(e, CaseError) and e.status == 429 for e in refused)
+    # Two reviewers confirming the same open case at once: one confirms, the other finds it confirmed already.
+    late = together(2, lambda i: books[i].confirm(case.case_id, f"reviewer-{i}", "same template"))
+    assert len(late) == 1 and isinstance(late[0], CaseError) and "is confirmed" in late[0].message
+    actions = [e.action for e in books[0].audit(case_id=case.case_id)]
+    assert actions.count("case_confirmed") == 1 and actions.count("level_confirmed") == 1
+    assert len(list(books[0].labels())) == 1  # one decision, one label
+    assert books[0].verify()[1] is None

@@ -28,6 +28,11 @@ class EventSink(Protocol):
 
 
 def open_sink(data_dir: Path, config: EventsConfig) -> EventSink:
+    """The sink ``config.sink`` names: the embedded SQLite log in ``data_dir``, or the Redis Stream."""
+    if config.sink == "redis":
+        from distillguard.events.stream import RedisStreamSink
+
+        return RedisStreamSink(config)
     from distillguard.events.sqlite import SQLiteEventLog
 
     return SQLiteEventLog(data_dir, config)

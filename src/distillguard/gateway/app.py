@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -11,7 +12,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import orjson
+from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -39,7 +42,7 @@ from distillguard.gateway.validation import (
     parse_json_body,
     too_large,
 )
-from distillguard.limits import RateLimiter, RuleSet
+from distillguard.limits import LimiterUnavailable, RuleSet, open_limiter
 from distillguard.mock_upstream.server import running_mock
 from distillguard.respond.degrade import ResponseDegrader
 from distillguard.respond.policy import ALLOW
@@ -56,6 +59,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 # The upstream base URL that asks for the in-process mock (demo, tests, benchmarks).
 MOCK_UPSTREAM = "mock"
+# How long /readyz waits for each dependency: under the 1 s default timeout of a Kubernetes probe.
+READY_TIMEOUT_S = 0.8
 
 
 _ids = random.Random(secrets.randbits(128))
@@ -73,11 +78,19 @@ class Gateway:
         self.settings = settings
         self.store = store or open_store(settings.data_dir, settings.store_url, settings.secret)
         self.sink = sink or open_sink(settings.data_dir, settings.events)
-        self.limiter = RateLimiter(settings.limits.storage_uri)
+        self.limiter = open_limiter(settings.limits)
         self.auth = Authenticator(self.store, settings.limits, self.store.secret, settings.server.auth_cache_ttl_s)
         self.router = UpstreamRouter(settings.upstreams)
         self.metrics = GatewayMetrics()
+        limiter = self.limiter
+        self.metrics.bind_limits(lambda: float(limiter.available))
+        if limiter.shared:
+            limiter.observe = self.metrics.observe_limits_storage
         self.metrics.bind_event_queue(lambda: self.sink.depth, lambda: getattr(self.sink, "written", 0))
+        # Sinks with metrics of their own (the Redis stream: dropped events, stream length, consumer lag).
+        register = getattr(self.sink, "register_metrics", None)
+        if register is not None:
+            register(self.metrics.registry)
         self.client_ip = ClientIPResolver(settings.server.trusted_proxies)
         self.watermarks = Watermarks(settings.watermark, self.store.secret)
         header = settings.server.tls_fingerprint_header
@@ -121,6 +134,7 @@ class Gateway:
                 upstream.base_url = await self._resources.enter_async_context(running_mock())
                 log.info("in-process mock upstream started", extra={"base_url": upstream.base_url})
         self.sink.start()
+        await self.limiter.ping()  # connects and loads the shared storage's scripts; an outage is logged
         if self.responder is not None:
             self.responder.load()
             self.responder.start()
@@ -146,6 +160,7 @@ class Gateway:
         if self.responder is not None:
             await self.responder.stop()
         await self.router.close()
+        await self.limiter.aclose()
         await self._resources.aclose()
         depth = self.sink.depth
         self.sink.close()
@@ -283,8 +298,8 @@ class Gateway:
             )
             return await self._forward(event, req, principal, rules, (degrader, watermarker), reply_headers, started)
         except GatewayError as err:
-            if principal is not None and err.status != 429:
-                reply_headers.update(window_headers(*self.limiter.state(principal.rules)))
+            if principal is not None and err.status != 429 and err.code != LIMITER_UNAVAILABLE:
+                reply_headers.update(window_headers(*await self.limiter.state(principal.rules)))
             event.status = err.status
             event.error_code = err.code
             self.record(event, started)
@@ -320,7 +335,19 @@ class Gateway:
             )
         completion_tokens = req.max_tokens if req.max_tokens is not None else self._completion_reserve
         reserve = req.prompt_tokens_estimate + completion_tokens * req.n
-        decision = self.limiter.acquire(rules, reserve)
+        try:
+            decision = await self.limiter.acquire(rules, reserve)
+        except LimiterUnavailable:
+            self.metrics.limits_fail_mode_calls.labels("closed").inc()
+            raise GatewayError(
+                503,
+                "Rate limiting is temporarily unavailable and this gateway fails closed; retry shortly.",
+                LIMITER_UNAVAILABLE,
+                headers={"retry-after": "1"},
+            ) from None
+        if decision.fail_open:
+            self.metrics.limits_fail_mode_calls.labels("open").inc()
+            event.extra["limits"] = "unavailable: admitted unchecked (fail mode open)"
         reply_headers.update(decision_headers(decision))
         if not decision.allowed:
             rule = decision.denied_by
@@ -398,6 +425,59 @@ class Gateway:
     async def healthz(self, _request: Request) -> ASGIApp:
         return BytesResponse(orjson.dumps({"status": "ok", "event_queue": self.sink.depth}))
 
+    async def livez(self, _request: Request) -> ASGIApp:
+        """Liveness: the process and its event loop answer. Dependencies are /readyz's business: restarting a
+        gateway because Redis is down would not bring Redis back."""
+        return BytesResponse(b'{"status":"alive"}')
+
+    async def readyz(self, _request: Request) -> ASGIApp:
+        """Readiness: 200 when the state store, an upstream and (if configured) the shared limits storage answer;
+        503 naming what does not, so a load balancer sends calls elsewhere until it does."""
+        names = ["store", "upstreams"]
+        probes = [self._store_ready(), self._upstreams_ready()]
+        if self.limiter.shared:
+            names.append("limits_storage")
+            probes.append(self._limits_ready())
+        results = await asyncio.gather(*probes)
+        checks = dict(zip(names, results, strict=True))
+        not_ready = [name for name, problem in checks.items() if problem is not None]
+        body = {
+            "status": "not ready" if not_ready else "ready",
+            "not_ready": not_ready,
+            "checks": {name: problem or "ok" for name, problem in checks.items()},
+        }
+        return BytesResponse(orjson.dumps(body), 503 if not_ready else 200)
+
+    async def _store_ready(self) -> str | None:
+        def select_one() -> None:
+            with self.store.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+
+        try:
+            # The store's driver is synchronous: ask from a thread, so a hung database cannot stall the loop.
+            await asyncio.wait_for(asyncio.to_thread(select_one), READY_TIMEOUT_S)
+        except Exception as exc:  # any failure means not ready; the message says which
+            return f"unreachable: {type(exc).__name__}: {exc}"[:300]
+        return None
+
+    async def _upstreams_ready(self) -> str | None:
+        """None when at least one upstream answers HTTP (any status below 500) on its /models."""
+        timeout = aiohttp.ClientTimeout(total=READY_TIMEOUT_S)
+        problems = []
+        for upstream in self.router.upstreams:
+            try:
+                url = upstream.url("/models")
+                async with upstream.session.get(url, headers=upstream.headers, timeout=timeout) as resp:
+                    if resp.status < 500:
+                        return None
+                    problems.append(f"{upstream.name}: HTTP {resp.status}")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                problems.append(f"{upstream.name}: {type(exc).__name__}")
+        return "no upstream answers (" + ", ".join(problems) + ")"
+
+    async def _limits_ready(self) -> str | None:
+        return None if await self.limiter.ping() else "rate-limit storage (Redis) does not answer"
+
     async def metrics_endpoint(self, _request: Request) -> Response:
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
 
@@ -416,6 +496,8 @@ class GatewayApp:
             Route("/v1/models", gateway.models, methods=["GET"]),
             Route("/v1/models/{model:path}", gateway.models, methods=["GET"]),
             Route("/healthz", gateway.healthz, methods=["GET"]),
+            Route("/livez", gateway.livez, methods=["GET"]),
+            Route("/readyz", gateway.readyz, methods=["GET"]),
             Route("/metrics", gateway.metrics_endpoint, methods=["GET"]),
             # Non-POST calls to the completion paths reach Starlette, which answers 405.
             Route(CHAT, _unreachable, methods=["POST"]),
@@ -441,6 +523,7 @@ class GatewayApp:
 
 
 _COMPLETION_PATHS = frozenset({CHAT, COMPLETIONS})
+LIMITER_UNAVAILABLE = "rate_limiter_unavailable"
 _ROUTE_LABELS = frozenset({CHAT, COMPLETIONS, "/v1/models"})
 
 

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+# A shared limits storage answers in well under a millisecond on a LAN; its timeout is tens of milliseconds.
+_STORAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -66,6 +68,25 @@ class GatewayMetrics:
             ["mode"],
             registry=self.registry,
         )
+        self.limits_storage_latency = Histogram(
+            "distillguard_limits_storage_seconds",
+            "Round trips to the shared rate-limit storage (Redis), by operation, failed ones included",
+            ["operation"],
+            buckets=_STORAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.limits_storage_available = Gauge(
+            "distillguard_limits_storage_available",
+            "1 when the rate-limit storage answers, 0 while its fail mode applies",
+            registry=self.registry,
+        )
+        self.limits_fail_mode_calls = Counter(
+            "distillguard_limits_fail_mode_calls_total",
+            "Calls admitted unchecked (open) or refused with 503 (closed) while the rate-limit storage was unavailable",
+            ["mode"],
+            registry=self.registry,
+        )
+        self._storage_children: dict[str, Histogram] = {}
         self._status_children: dict[tuple[str, int], Counter] = {}
         self._latency_children: dict[str, Histogram] = {}
 
@@ -76,6 +97,15 @@ class GatewayMetrics:
     def bind_response(self, scorer: Callable[[], float], store: Callable[[], float]) -> None:
         self.response_available.labels("scorer").set_function(scorer)
         self.response_available.labels("store").set_function(store)
+
+    def bind_limits(self, available: Callable[[], float]) -> None:
+        self.limits_storage_available.set_function(available)
+
+    def observe_limits_storage(self, operation: str, seconds: float) -> None:
+        hist = self._storage_children.get(operation)
+        if hist is None:
+            hist = self._storage_children[operation] = self.limits_storage_latency.labels(operation)
+        hist.observe(seconds)
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         # Cached children: labels() costs a dict build and a lock per call otherwise.

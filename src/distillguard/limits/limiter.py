@@ -1,24 +1,32 @@
 """Atomic multi-limit acquisition with token reservation and settlement.
 
 Every call takes one unit from each request limit and a token reservation (prompt estimate + max_tokens) from
-each token limit, all or nothing. Within one process the acquisition runs without yielding to the event loop,
-so N concurrent calls against a limit of L admit exactly L. After the call the reservation is settled against
-the upstream's reported usage: unused tokens are returned to the window they were taken from, overruns are
-charged to the current window.
+each token limit, all or nothing. After the call the reservation is settled against the upstream's reported usage:
+unused tokens are returned to the window they were taken from, overruns are charged to the current window.
+
+Two implementations share the window arithmetic below and the :class:`Limiter` interface the gateway uses:
+:class:`RateLimiter` (in-process, ``memory://``) and :class:`~distillguard.limits.redis.RedisLimiter` (shared by
+every gateway process, ``redis://``). They lay windows out the same way (clock-aligned, ``<key>/<window index>``),
+so the same sequence of calls gives the same decisions and the same rate-limit headers on either.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-
-from limits.storage import Storage, storage_from_string
-from limits.storage.base import SlidingWindowCounterSupport
+from typing import Protocol
 
 from distillguard.limits.memory import SweepingMemoryStorage
 from distillguard.limits.rules import Rule, RuleSet
+
+# (operation, seconds): how long one call to a shared storage took, for the gateway's metrics.
+StorageObserver = Callable[[str, float], None]
+
+
+class LimiterUnavailable(Exception):
+    """The shared limits storage did not answer in time and the limiter fails closed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,31 @@ class Decision:
     retry_after_s: float | None = None
     # True when the call can never pass (it asks for more tokens than the limit holds).
     too_large: bool = False
+    # True when the shared storage was unavailable and the call was admitted unchecked (fail mode "open").
+    fail_open: bool = False
+
+
+class Limiter(Protocol):
+    """What the gateway needs from a limiter, whichever storage holds the counters."""
+
+    #: True when the counters are shared with other processes (so ``serve --workers N`` is safe).
+    shared: bool
+    #: False while the storage does not answer (the fail mode applies); always True in memory.
+    available: bool
+    observe: StorageObserver | None
+
+    async def acquire(self, rules: RuleSet, tokens: int) -> Decision: ...
+
+    def settle(self, reservation: Reservation, actual_tokens: int) -> None: ...
+
+    async def drain(self) -> None:
+        """Wait for the settlements under way (a shared storage settles in the background)."""
+
+    async def state(self, rules: RuleSet) -> tuple[WindowState | None, WindowState | None]: ...
+
+    async def ping(self) -> bool: ...
+
+    async def aclose(self) -> None: ...
 
 
 def seconds_until_available(
@@ -69,89 +102,30 @@ def seconds_until_available(
     return until_roll + max(0.0, expiry - room * expiry / current)
 
 
-class RateLimiter:
-    """Sliding-window-counter limits on a `limits` storage chosen by URI (``memory://``, ``redis://``...).
+def window_ttls(previous: int, expiry: int, now: float) -> tuple[float, float]:
+    """(previous window TTL, current window TTL) at ``now``: `limits`' MemoryStorage arithmetic, shared by both
+    limiters so that their headers agree."""
+    previous_ttl = 0.0 if previous == 0 else (1 - (((now - expiry) / expiry) % 1)) * expiry
+    return previous_ttl, (1 - ((now / expiry) % 1)) * expiry + expiry
 
-    The algorithm is the library's SlidingWindowCounterRateLimiter (weighted previous window + current window),
-    run on the storage's primitives so that each rule's window is read once per call: the same read decides the
-    call, fills the rate-limit headers and, on refusal, the retry delay.
-    """
 
-    def __init__(self, storage_uri: str = "memory://") -> None:
-        if storage_uri.startswith("memory://"):
-            storage: object = SweepingMemoryStorage()
-        else:
-            storage = storage_from_string(storage_uri)
-        if not isinstance(storage, Storage) or not isinstance(storage, SlidingWindowCounterSupport):
-            raise ValueError(f"{storage_uri!r} is not a synchronous storage with sliding-window support")
-        self.storage: Storage = storage
-        self._windows: SlidingWindowCounterSupport = storage
+def costs(rules: RuleSet, tokens: int) -> list[tuple[Rule, int]]:
+    """Every rule with what a call takes from it, in the order rules are checked (requests, then tokens)."""
+    return [(rule, 1) for rule in rules.requests] + [(rule, tokens) for rule in rules.tokens]
 
-    def acquire(self, rules: RuleSet, tokens: int) -> Decision:
-        """Take one request and ``tokens`` tokens from every rule, or nothing at all."""
-        now = time.time()
-        checked: list[tuple[Rule, int, _Window]] = []
-        for group, cost in ((rules.requests, 1), (rules.tokens, tokens)):
-            for rule in group:
-                if cost > rule.item.amount:
-                    return Decision(
-                        False, None, WindowState(rule, rule.item.amount, 0.0), denied_by=rule, too_large=True
-                    )
-                window = self._read(rule, now)
-                if window.used + cost > rule.item.amount:
-                    return self._denied(rules, rule, window, cost)
-                checked.append((rule, cost, window))
-        # Nothing above yielded to the event loop, so no other call can have taken room since the reads.
-        taken = []
-        incr = self.storage.incr
-        for rule, cost, window in checked:
-            incr(window.current_key, 2 * rule.item.get_expiry(), cost)
-            if rule.kind == "tokens":
-                taken.append((rule, window.current_key))
-        requests = _tightest((rule, window.after(cost)) for rule, cost, window in checked if rule.kind == "requests")
-        token_state = _tightest((rule, window.after(cost)) for rule, cost, window in checked if rule.kind == "tokens")
-        return Decision(True, requests, token_state, reservation=Reservation(tokens, tuple(taken)))
 
-    def settle(self, reservation: Reservation, actual_tokens: int) -> None:
-        """Correct a reservation to the tokens actually used."""
-        delta = actual_tokens - reservation.tokens
-        if delta == 0:
-            return
-        for rule, window_key in reservation.taken:
-            if delta < 0:
-                self.storage.decr(window_key, -delta)  # type: ignore[attr-defined]
-            else:
-                self.storage.incr(self._read(rule, time.time()).current_key, 2 * rule.item.get_expiry(), delta)
-
-    def state(self, rules: RuleSet) -> tuple[WindowState | None, WindowState | None]:
-        """The tightest request and token windows without taking anything (for headers on refusals)."""
-        now = time.time()
-        return (
-            _tightest((r, self._read(r, now).after(0)) for r in rules.requests),
-            _tightest((r, self._read(r, now).after(0)) for r in rules.tokens),
-        )
-
-    def close(self) -> None:
-        close = getattr(self.storage, "close", None)
-        if callable(close):
-            close()
-
-    # internals --------------------------------------------------------------------------------------
-    def _read(self, rule: Rule, now: float) -> _Window:
-        expiry = rule.item.get_expiry()
-        key = rule.storage_key
-        previous, previous_ttl, current, current_ttl = self._windows.get_sliding_window(key, expiry)
-        current_key = self._windows.sliding_window_keys(key, expiry, now)[1]  # type: ignore[attr-defined]
-        return _Window(rule.item.amount, expiry, previous, previous_ttl, current, current_ttl, current_key)
-
-    def _denied(self, rules: RuleSet, rule: Rule, window: _Window, cost: int) -> Decision:
-        wait = window.wait_for(cost)
-        requests, tokens = self.state(rules)
-        return Decision(False, requests, tokens, denied_by=rule, retry_after_s=max(wait, 0.001))
+def too_large(rules: RuleSet, tokens: int) -> Decision | None:
+    """The refusal of a call that no window could ever hold, or None (checked before any storage is touched)."""
+    for rule, cost in costs(rules, tokens):
+        if cost > rule.item.amount:
+            return Decision(False, None, WindowState(rule, rule.item.amount, 0.0), denied_by=rule, too_large=True)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
-class _Window:
+class Window:
+    """One rule's sliding window as read: the counts that decide a call and fill its headers."""
+
     limit: int
     expiry: int
     previous: int
@@ -179,10 +153,108 @@ class _Window:
         return remaining, reset
 
 
-def _tightest(states: Iterable[tuple[Rule, tuple[int, float]]]) -> WindowState | None:
+def tightest(states: Iterable[tuple[Rule, tuple[int, float]]]) -> WindowState | None:
     """The rule with the least room left (the one a client is closest to hitting)."""
     best: WindowState | None = None
     for rule, (remaining, reset) in states:
         if best is None or (remaining, -reset) < (best.remaining, -best.reset_s):
             best = WindowState(rule, remaining, reset)
     return best
+
+
+def first_refusal(checked: list[tuple[Rule, int, Window]]) -> int | None:
+    """Index of the first rule (requests before tokens) that has no room for its cost, or None."""
+    return next((i for i, (rule, cost, window) in enumerate(checked) if window.used + cost > rule.item.amount), None)
+
+
+def decide(checked: list[tuple[Rule, int, Window]], denied: int | None, tokens: int) -> Decision:
+    """The decision from every rule's window as read before the call; ``denied``: index of the refusing rule.
+
+    An admitted call reports its windows after taking its cost; a refused one reports them as they are (it took
+    nothing) and when the refusing rule will have room for it.
+    """
+    if denied is not None:
+        rule, cost, window = checked[denied]
+        return Decision(
+            False,
+            tightest((r, w.after(0)) for r, _, w in checked if r.kind == "requests"),
+            tightest((r, w.after(0)) for r, _, w in checked if r.kind == "tokens"),
+            denied_by=rule,
+            retry_after_s=max(window.wait_for(cost), 0.001),
+        )
+    taken = tuple((r, w.current_key) for r, _, w in checked if r.kind == "tokens")
+    return Decision(
+        True,
+        tightest((r, w.after(c)) for r, c, w in checked if r.kind == "requests"),
+        tightest((r, w.after(c)) for r, c, w in checked if r.kind == "tokens"),
+        reservation=Reservation(tokens, taken),
+    )
+
+
+class RateLimiter:
+    """Sliding-window-counter limits in this process (``memory://``).
+
+    The algorithm is `limits`' SlidingWindowCounterRateLimiter (weighted previous window + current window), run on
+    the storage's primitives so that each rule's window is read once per call: the same read decides the call,
+    fills the rate-limit headers and, on refusal, the retry delay. Nothing between the reads and the increments
+    yields to the event loop, so N concurrent calls against a limit of L admit exactly L.
+    """
+
+    shared = False
+    available = True
+
+    def __init__(self) -> None:
+        self.storage = SweepingMemoryStorage()
+        self.observe: StorageObserver | None = None
+
+    async def acquire(self, rules: RuleSet, tokens: int) -> Decision:
+        """Take one request and ``tokens`` tokens from every rule, or nothing at all."""
+        return self.acquire_now(rules, tokens)
+
+    def acquire_now(self, rules: RuleSet, tokens: int) -> Decision:
+        refused = too_large(rules, tokens)
+        if refused is not None:
+            return refused
+        now = time.time()
+        checked = [(rule, cost, self._read(rule, now)) for rule, cost in costs(rules, tokens)]
+        denied = first_refusal(checked)
+        if denied is None:
+            incr = self.storage.incr
+            for rule, cost, window in checked:
+                incr(window.current_key, 2 * rule.item.get_expiry(), cost)
+        return decide(checked, denied, tokens)
+
+    def settle(self, reservation: Reservation, actual_tokens: int) -> None:
+        """Correct a reservation to the tokens actually used."""
+        delta = actual_tokens - reservation.tokens
+        if delta == 0:
+            return
+        for rule, window_key in reservation.taken:
+            if delta < 0:
+                self.storage.decr(window_key, -delta)
+            else:
+                self.storage.incr(self._read(rule, time.time()).current_key, 2 * rule.item.get_expiry(), delta)
+
+    async def state(self, rules: RuleSet) -> tuple[WindowState | None, WindowState | None]:
+        """The tightest request and token windows without taking anything (for headers on refusals)."""
+        now = time.time()
+        return (
+            tightest((r, self._read(r, now).after(0)) for r in rules.requests),
+            tightest((r, self._read(r, now).after(0)) for r in rules.tokens),
+        )
+
+    async def drain(self) -> None:
+        """Settlements are immediate in memory."""
+
+    async def ping(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        self.storage.close()
+
+    def _read(self, rule: Rule, now: float) -> Window:
+        expiry = rule.item.get_expiry()
+        previous_key, current_key = self.storage.sliding_window_keys(rule.storage_key, expiry, now)
+        previous, current = self.storage.get(previous_key), self.storage.get(current_key)
+        previous_ttl, current_ttl = window_ttls(previous, expiry, now)
+        return Window(rule.item.amount, expiry, previous, previous_ttl, current, current_ttl, current_key)

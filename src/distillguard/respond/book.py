@@ -32,6 +32,10 @@ OPEN_STATUSES: tuple[CaseStatus, ...] = ("open", "escalated")
 SYSTEM = "system:detector"
 # Appeals one account may file on one case (each is an audit entry: no flooding the trail).
 MAX_APPEALS = 5
+# The widths of the name and contact columns (schema.py): checked here because PostgreSQL refuses a longer value
+# where SQLite would have stored it, and the caller should get the same answer on both.
+MAX_NAME = 200
+MAX_CONTACT = 320
 
 
 class CaseError(Exception):
@@ -166,6 +170,16 @@ class CaseBook:
             pass  # another process created the head row at the same moment
 
     # the audit chain --------------------------------------------------------------------------------
+    @staticmethod
+    def _serialise(conn: Connection) -> None:
+        """Take the chain's head row before reading what a change depends on (a case's status, a standing's seq).
+
+        Every change appends to the chain, so holding its head makes writers run one at a time, each on what the
+        previous one committed: a row lock on PostgreSQL (whose reads would otherwise race under READ COMMITTED),
+        the write lock on SQLite (which the driver would otherwise take only at the first write, after the reads).
+        """
+        conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=audit_head.c.seq))
+
     def _append(
         self,
         conn: Connection,
@@ -175,7 +189,7 @@ class CaseBook:
         case_id: str | None = None,
         account_id: str | None = None,
     ) -> int:
-        # Taking the head row first serialises writers (the write lock on SQLite, a row lock on PostgreSQL).
+        # Taking the head row serialises writers (see _serialise); a second update in one transaction is free.
         conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=audit_head.c.seq + 1))
         seq, prev = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
         at = utcnow()
@@ -256,6 +270,7 @@ class CaseBook:
         made on the older copy is dropped, and the caller adopts the stored one at its next sync."""
         opened: list[str] = []
         with self._engine.begin() as conn:
+            self._serialise(conn)
             for st, change in changes:
                 stored = conn.execute(select(standings.c.seq).where(standings.c.account_id == st.account_id)).first()
                 if stored is not None and stored[0] != st.seq:
@@ -329,6 +344,7 @@ class CaseBook:
         cap = self.config.review.automatic_up_to
         applied: Level = verdict if RANK[verdict] <= RANK[cap] else cap
         with self._engine.begin() as conn:
+            self._serialise(conn)
             row = conn.execute(
                 select(cases).where(cases.c.subject_id == cluster_id, cases.c.status.in_(OPEN_STATUSES))
             ).first()
@@ -422,10 +438,13 @@ class CaseBook:
         reason = reason.strip()
         if not reason:
             raise CaseError("a reason is required: it is kept in the audit trail (and as a label)", 400)
+        if len(reviewer) > MAX_NAME:
+            raise CaseError(f"a reviewer's name is at most {MAX_NAME} characters", 400)
         actor = f"reviewer:{reviewer}"
         now = utcnow()
         now_us = epoch_us(now)
         with self._engine.begin() as conn:
+            self._serialise(conn)
             row = conn.execute(select(cases).where(cases.c.case_id == case_id)).first()
             if row is None:
                 raise CaseError(f"no case {case_id!r}", 404)
@@ -487,8 +506,13 @@ class CaseBook:
         message = message.strip()
         if not message:
             raise CaseError("an appeal needs a message", 400)
+        if contact is not None and len(contact) > MAX_CONTACT:
+            raise CaseError(f"a contact is at most {MAX_CONTACT} characters", 400)
+        if filed_by is not None and len(filed_by) > MAX_NAME:
+            raise CaseError(f"a staff member's name is at most {MAX_NAME} characters", 400)
         now = utcnow()
         with self._engine.begin() as conn:
+            self._serialise(conn)
             row = conn.execute(select(cases).where(cases.c.case_id == case_id)).first()
             # The same answer for a case that does not exist and one about someone else: ids are not an oracle.
             if row is None or account_id not in row._mapping["members"]:
@@ -535,6 +559,8 @@ class CaseBook:
         """Issue a token for the admin API; returns (token_id, plaintext). Only its keyed hash is stored."""
         if not name.strip():
             raise CaseError("a token needs the name of who uses it", 400)
+        if len(name.strip()) > MAX_NAME:
+            raise CaseError(f"a token's name is at most {MAX_NAME} characters", 400)
         token_id, plaintext = keyfmt.new_key(keyfmt.ADMIN_PREFIX)
         with self._engine.begin() as conn:
             conn.execute(

@@ -1,4 +1,8 @@
-"""Tables of the state store, as SQLAlchemy Core metadata (portable to PostgreSQL)."""
+"""Tables of the state store, as SQLAlchemy Core metadata (portable to PostgreSQL).
+
+This is the schema the code reads and writes; the database gets it through the migrations in ``migrations/``
+(a change here needs a new revision there: tests/store/test_migrations.py compares the two).
+"""
 
 from __future__ import annotations
 
@@ -120,7 +124,8 @@ audit_log = Table(
     metadata,
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("at", DateTime(timezone=True), nullable=False),
-    Column("actor", String(200), nullable=False),
+    # A role and a name: "customer:" and an account id, "reviewer:" and a reviewer's name (revision 0002).
+    Column("actor", String(400), nullable=False),
     Column("action", String(40), nullable=False),
     Column("case_id", String(32), nullable=True, index=True),
     Column("account_id", String(200), nullable=True, index=True),

@@ -1,19 +1,24 @@
-"""The state store: accounts and API keys behind one interface, on any SQLAlchemy URL."""
+"""The state store: accounts and API keys behind one interface, on SQLite (embedded) or PostgreSQL (shared).
+
+Both are reached through one SQLAlchemy URL (``store_url``) and migrated to the same schema (``migrate.py``); the code
+above the store does not know which it is on.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, select, update
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Row, make_url
 
 from distillguard.store import keys as keyfmt
+from distillguard.store.migrate import upgrade
 from distillguard.store.models import Account, ApiKey
-from distillguard.store.schema import accounts, api_keys, metadata
+from distillguard.store.schema import accounts, api_keys
 from distillguard.store.secret import load_or_create_secret
 from distillguard.timefmt import as_utc, utcnow
 
@@ -76,12 +81,15 @@ def _api_key(row: Row[Any]) -> ApiKey:
 
 
 class StateStore:
-    """Accounts and keys. Keys are stored only as HMAC-SHA256 under the deployment secret."""
+    """Accounts and keys. Keys are stored only as HMAC-SHA256 under the deployment secret.
+
+    Opening the store brings its database to the schema this code expects (creating it, or adopting one made before
+    there were migrations), so every table of ``schema.py`` is there for the other users of :attr:`engine`."""
 
     def __init__(self, engine: Engine, secret: bytes) -> None:
         self._engine = engine
         self._secret = secret
-        metadata.create_all(engine)
+        upgrade(engine)
 
     # accounts ---------------------------------------------------------------------------------------
     def upsert_account(self, account_id: str, **fields: Any) -> Account:
@@ -91,7 +99,9 @@ class StateStore:
             raise ValueError(f"unknown account fields: {sorted(unknown)}")
         if not account_id or len(account_id) > 200:
             raise ValueError("account_id must be 1 to 200 characters")
-        values = {k: v for k, v in fields.items() if v is not None}
+        # Times are written in UTC: SQLite keeps a datetime's wall clock and drops its offset, so any other zone
+        # would come back as a different instant (PostgreSQL would keep it; the two must agree).
+        values = {k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in fields.items() if v is not None}
         with self._engine.begin() as conn:
             existing = conn.execute(select(accounts).where(accounts.c.account_id == account_id)).first()
             if existing is None:
@@ -196,16 +206,42 @@ class StateStore:
 
 def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # The timeout first: switching to WAL needs the lock another process opening the same new file may hold.
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
-def open_store(data_dir: Path, url: str | None = None, secret: str | None = None) -> StateStore:
-    """Open the state store named by ``url`` (default: SQLite at ``data_dir/state.db``)."""
+def utc_session(dbapi_conn: Any, _record: Any) -> None:
+    # Timestamps come back in the session's zone, which is the server's unless set: the store's are UTC everywhere.
+    cursor = dbapi_conn.cursor()
+    cursor.execute("SET TIME ZONE 'UTC'")
+    cursor.close()
+    dbapi_conn.commit()  # outside a committed transaction the setting would be rolled back with it
+
+
+# Server databases: connections are checked before use (a restarted PostgreSQL leaves the pool holding dead ones,
+# and the next call would fail on each of them), recycled hourly, and bounded per process (a gateway serves calls
+# from a thread pool; a replica should not hold more than a share of the server's max_connections).
+SERVER_POOL: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "pool_recycle": 3600}
+
+
+def store_engine(data_dir: Path, url: str | None = None) -> Engine:
+    """The engine for ``url`` (default: SQLite at ``data_dir/state.db``), without touching the schema."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url or f"sqlite:///{data_dir / STATE_DB}")
-    if engine.dialect.name == "sqlite":
+    url = url or f"sqlite:///{data_dir / STATE_DB}"
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(url)
         event.listen(engine, "connect", sqlite_pragmas)
-    return StateStore(engine, load_or_create_secret(data_dir, secret))
+        return engine
+    engine = create_engine(url, **SERVER_POOL)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", utc_session)
+    return engine
+
+
+def open_store(data_dir: Path, url: str | None = None, secret: str | None = None) -> StateStore:
+    """Open the state store named by ``url`` (default: SQLite at ``data_dir/state.db``), migrated to this code's
+    schema."""
+    return StateStore(store_engine(data_dir, url), load_or_create_secret(data_dir, secret))

@@ -1,0 +1,198 @@
+"""Benchmark of one ingest worker: events/s from a preloaded Redis Stream to a committed Parquet archive.
+
+    python bench/ingest.py                 # 200,000 simulated events (distillguard simulate), two runs
+    python bench/ingest.py --events 50000  # quicker
+
+Two runs over the same events: with signals already in the events (what a gateway with detection on appends:
+ingest only checks their version) and without (ingest computes them with ``detect.signals.extract``, the costly
+part). Each run preloads the stream of a fresh redis-server, then one worker (a child process, so that its peak
+RSS is its own) reads, decodes, enriches, writes hourly Parquet files and acknowledges until the stream is drained;
+only that loop is timed (not imports or the preload). Target: >= 20,000 events/s per worker. Figures go to
+bench/results/ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from procs import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "ingest.json"
+STREAM = "distillguard:events"
+TARGET = 20_000
+
+
+def simulated_events(n: int, workdir: Path) -> list[dict[str, Any]]:
+    """``n`` events of the simulator (benign and attack populations), without signals."""
+    from distillguard.simulate import SimulationConfig, simulate
+
+    accounts = max(100, n // 80)  # about 90 events per account and day at the default rates
+    simulate(SimulationConfig(accounts=accounts, days=1.0, seed=7), workdir)
+    events: list[dict[str, Any]] = []
+    with (workdir / "events.jsonl").open("rb") as handle:
+        for line in handle:
+            events.append(orjson.loads(line))
+            if len(events) == n:
+                break
+    if len(events) < n:
+        raise SystemExit(f"the simulator made only {len(events)} events; raise the account count")
+    return events
+
+
+def with_signals(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from distillguard.detect.signals import extract
+    from distillguard.events.signals import to_object
+
+    return [{**e, "signals": to_object(extract(e["request"], e["endpoint"]))} for e in events]
+
+
+def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed (make services)")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    for _ in range(200):
+        try:
+            client.ping()
+            return proc
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("redis-server did not start")
+
+
+def preload(url: str, events: list[dict[str, Any]]) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    for start in range(0, len(events), 2000):
+        pipe = client.pipeline(transaction=False)
+        for event in events[start : start + 2000]:
+            pipe.xadd(STREAM, {"event_id": event["event_id"], "event": orjson.dumps(event)})
+        pipe.execute()
+    client.close()
+
+
+def child(url: str, out: Path, batch: int) -> None:
+    """The measured worker: prints its figures as JSON."""
+    from distillguard.ingest.worker import IngestOptions, IngestWorker
+
+    worker = IngestWorker(IngestOptions(stream_url=url, out=out, consumer="bench", batch=batch))
+    worker.ensure_group()
+    started = time.perf_counter()
+    stats = worker.run(until_idle=True)
+    elapsed = time.perf_counter() - started
+    worker.close()
+    size = sum(p.stat().st_size for p in out.rglob("*.parquet"))
+    print(json.dumps({"seconds": elapsed, "peak_rss_mib": peak_rss_mib(), "archive_bytes": size, **stats.to_json()}))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS since its exec (VmHWM; getrusage's maxrss would count the forking parent's)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run(label: str, events: list[dict[str, Any]], batch: int, workdir: Path) -> dict[str, Any]:
+    port = free_port()
+    redis_dir = workdir / f"redis-{label}"
+    redis_dir.mkdir()
+    server = start_redis(port, redis_dir)
+    url = f"redis://127.0.0.1:{port}/0"
+    out = workdir / f"archive-{label}"
+    try:
+        preload(url, events)
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", url, "--out", str(out), "--batch", str(batch)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    if figures["archived"] != len(events):
+        raise SystemExit(f"{label}: archived {figures['archived']} of {len(events)} events")
+    figures["events_per_s"] = round(len(events) / figures["seconds"])
+    figures["run"] = label
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.out, args.batch)
+        return
+    with tempfile.TemporaryDirectory(prefix="dg-bench-ingest-") as tmp:
+        workdir = Path(tmp)
+        print(f"simulating {args.events} events …", file=sys.stderr)
+        plain = simulated_events(args.events, workdir / "sim")
+        print("computing their signals (for the run where the gateway did) …", file=sys.stderr)
+        enriched = with_signals(plain)
+        rows = [
+            run("signals present", enriched, args.batch, workdir),
+            run("signals computed at ingest", plain, args.batch, workdir),
+        ]
+    mean_bytes = sum(len(orjson.dumps(e)) for e in plain[:1000]) / min(1000, len(plain))
+    print(f"\n{args.events} events (mean {mean_bytes:.0f} bytes of JSON), batch {args.batch}, one worker")
+    print(f"{'run':<28} {'events/s':>10} {'seconds':>8} {'peak RSS MiB':>13} {'files':>6} {'archive MiB':>12}")
+    for row in rows:
+        print(
+            f"{row['run']:<28} {row['events_per_s']:>10,} {row['seconds']:>8.2f} {row['peak_rss_mib']:>13.0f} "
+            f"{row['files']:>6} {row['archive_bytes'] / 2**20:>12.1f}"
+        )
+    print(f"target: >= {TARGET:,} events/s per worker")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "benchmark": "ingest",
+                "events": args.events,
+                "batch": args.batch,
+                "mean_event_bytes": round(mean_bytes),
+                "target_events_per_s": TARGET,
+                "runs": rows,
+                "machine": {
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "platform": platform.platform(),
+                },
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"saved {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""``distillguard ingest``: archive the event stream as Parquet and, optionally, score accounts from it.
+
+Registered in the main CLI as ``app.command("ingest")(ingest)``; also runs as ``python -m distillguard.ingest``.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from distillguard.clikit import AsJson, ConfigFile, DataDir, err, fail, json_out, load
+from distillguard.config import Settings
+
+
+def ingest(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Archive directory: DIR/date=YYYY-MM-DD/hour=HH/*.parquet.")
+    ] = None,
+    stream_url: Annotated[
+        str | None,
+        typer.Option("--stream-url", help="redis:// URL of the event stream (default: events.stream_url)."),
+    ] = None,
+    stream: Annotated[str | None, typer.Option(help="Stream name (default: events.stream_name).")] = None,
+    group: Annotated[str, typer.Option(help="Consumer group; the workers of one group split the stream.")] = "ingest",
+    consumer: Annotated[
+        str | None,
+        typer.Option(help="This worker's name: unique among running workers, the same across its restarts (hostname)."),
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Events per Parquet file (at most).")] = 5000,
+    flush_s: Annotated[
+        float, typer.Option("--flush-s", min=0.01, help="Commit a partial batch after this long.")
+    ] = 2.0,
+    claim_idle_s: Annotated[
+        float,
+        typer.Option(
+            "--claim-idle-s", min=0, help="Take over entries pending this long with a dead worker (0: never)."
+        ),
+    ] = 300.0,
+    verdicts: Annotated[
+        str | None,
+        typer.Option(
+            help="Score accounts; verdicts to 'redis' (hash distillguard:verdicts), a redis:// URL or a .jsonl file."
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Risk model artefact for --verdicts (default: the shipped one).")
+    ] = None,
+    rules_only: Annotated[bool, typer.Option("--rules-only", help="Score with the transparent rules alone.")] = False,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Exit once the stream has nothing more to read (backfills).")
+    ] = False,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Read the event stream in a consumer group, enrich, archive as hourly Parquet partitions, acknowledge.
+
+    At least once, idempotent: killing a worker loses and duplicates nothing in the archive (docs/events.md).
+
+    Example: distillguard ingest --stream-url redis://127.0.0.1:6379/0 --group ingest --out ./archive
+    """
+    import socket
+
+    from distillguard.ingest.worker import IngestOptions, IngestWorker
+    from distillguard.logs import configure_logging
+
+    settings = load(config, data_dir)
+    configure_logging(settings.logging.level, settings.logging.format)
+    url = stream_url or settings.events.stream_url
+    if not url:
+        raise fail("no stream: pass --stream-url redis://HOST:PORT/DB or set events.stream_url")
+    if out is None and verdicts is None:
+        raise fail("nothing to do: pass --out DIR (the archive) and/or --verdicts TARGET")
+    options = IngestOptions(
+        stream_url=url,
+        out=out,
+        stream=stream or settings.events.stream_name,
+        group=group,
+        consumer=consumer or socket.gethostname(),
+        batch=batch,
+        flush_s=flush_s,
+        claim_idle_s=claim_idle_s or None,
+    )
+    from distillguard.events.stream import connect
+
+    client = connect(url)
+    scoring = _scoring(settings, verdicts, client, options.consumer, model, rules_only) if verdicts else None
+    worker = IngestWorker(options, client, scoring)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, registry=worker.metrics.registry)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        stats = worker.run(stop, until_idle=until_idle)
+    except OSError as exc:
+        raise fail(f"cannot write the archive: {escape(str(exc))}") from None
+    finally:
+        worker.close()
+    if as_json:
+        json_out(stats.to_json())
+    else:
+        err.print(
+            f"archived {stats.archived} events in {stats.files} files; duplicates skipped {stats.duplicates}, "
+            f"trimmed {stats.trimmed}, rejected {stats.rejected}, signals computed {stats.signals_computed}"
+        )
+
+
+def _scoring(settings: Settings, target: str, client: Any, source: str, model: Path | None, rules_only: bool) -> Any:
+    from distillguard.detect.model import RiskModel, shipped_model_available
+    from distillguard.detect.scorer import OnlineScorer
+    from distillguard.ingest.verdicts import JsonlVerdicts, RedisVerdicts, Scoring, VerdictOutput
+
+    risk_model = None
+    if not rules_only and (model is not None or shipped_model_available()):
+        try:
+            risk_model = RiskModel.load(model)
+        except (OSError, ValueError) as exc:
+            raise fail(f"cannot load the risk model: {escape(str(exc))}") from None
+    output: VerdictOutput
+    if target == "redis":
+        output = RedisVerdicts(client, source)
+    elif target.startswith(("redis://", "rediss://", "unix://")):
+        from distillguard.events.stream import connect
+
+        output = RedisVerdicts(connect(target), source)
+    else:
+        output = JsonlVerdicts(Path(target), source)
+    thresholds: Any = settings.detect.thresholds
+    return Scoring(OnlineScorer(risk_model, thresholds, settings.detect.rescore_every), output)
+
+
+def main() -> None:
+    """``python -m distillguard.ingest``: the command on its own."""
+    typer.run(ingest)

@@ -1,0 +1,419 @@
+"""The ingest worker: reads the event stream in a consumer group, enriches, archives as Parquet, then acknowledges.
+
+Delivery is at least once and the archive is idempotent, so the archive holds every event exactly once:
+
+1. **Ack after commit.** A batch is archived (files synced and renamed into place) before its entries are
+   acknowledged (XACK). A crash anywhere leaves the batch's entries pending in the group (its PEL): nothing the
+   stream delivered is lost, it is delivered again.
+2. **Fresh entries are new.** An entry read with ``>`` was never delivered to anyone, so no file can hold it; the
+   sink appends each event once (its batches carry an idempotency marker, events/stream.py), so its event id is
+   new too. Fresh batches are written without looking at the archive (the fast path).
+3. **Redelivered entries are checked.** Entries read again (this consumer's PEL on start, ``XREADGROUP`` id ``0``;
+   or claimed from a worker idle for ``claim_idle_s``, ``XAUTOCLAIM``) may have been archived by the crashed
+   attempt. An archived entry sits in a file of its own hour partition whose stream-id range (in the file name)
+   contains its id, so the worker reads the event ids of just those files and drops what is already there.
+4. **Same entries, same file.** A file's name and content are a function of its entries (rows sorted by stream
+   id, enrichment deterministic), so two workers committing the same claimed batch write one file twice, and the
+   rename makes that harmless.
+5. **Ownership before rename.** Right before renaming, a worker checks that the group still lists every entry of
+   its batch as its own (XPENDING); if another worker claimed some (this one stalled longer than ``claim_idle_s``),
+   it discards its files and re-reads what it still owns. A duplicate would need the other worker's claim *and*
+   its archive check to fall in the microseconds between this check and the rename.
+
+Within a batch, entries with the same event id are kept once. What can be lost: entries trimmed from the stream by
+its MAXLEN before a worker read them (counted as ``trimmed``), which is why the sink's ``stream_maxlen`` must cover
+the ingest lag you accept.
+
+Consumer names must be unique among running workers and stable across restarts of one worker (the hostname by
+default, e.g. a StatefulSet pod name): a restarted worker finishes its own PEL first; the PEL of a worker that
+never returns is claimed by the others after ``claim_idle_s``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import redis
+
+from distillguard.events.stream import EVENT_FIELD, read_stream_stats
+from distillguard.ingest.archive import Archive, Partition, Record, StagedFile, partition_of, stream_id_key
+from distillguard.ingest.enrich import compute_signals, stored_signals, stored_signals_unchecked
+from distillguard.ingest.metrics import IngestMetrics
+from distillguard.ingest.verdicts import Scoring
+from distillguard.timefmt import epoch_us, parse_rfc3339
+
+log = logging.getLogger(__name__)
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+_HOUR_US = 3_600_000_000
+_REQUIRED = ("event_id", "ts", "account_id", "request")
+STATS_EVERY_S = 5.0
+REDIS_RETRY_S = 1.0
+
+
+@dataclass
+class IngestOptions:
+    stream_url: str
+    out: Path | None
+    stream: str = "distillguard:events"
+    group: str = "ingest"
+    consumer: str = field(default_factory=socket.gethostname)
+    batch: int = 5000
+    flush_s: float = 2.0
+    # Pending entries idle this long belong to a worker presumed dead: another claims them. None: never claim.
+    claim_idle_s: float | None = 300.0
+
+
+@dataclass
+class IngestStats:
+    archived: int = 0
+    duplicates: int = 0
+    trimmed: int = 0
+    rejected: int = 0
+    signals_computed: int = 0
+    batches: int = 0
+    files: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class OwnershipLost(Exception):
+    """Another worker claimed entries of the batch being committed."""
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        options: IngestOptions,
+        client: redis.Redis | None = None,
+        scoring: Scoring | None = None,
+        metrics: IngestMetrics | None = None,
+    ) -> None:
+        from distillguard.events.stream import connect
+
+        if options.out is None and scoring is None:
+            raise ValueError("nothing to do: give an archive directory (--out) or a verdict output (--verdicts)")
+        self.options = options
+        self.client = client if client is not None else connect(options.stream_url)
+        self.archive = Archive(options.out, options.consumer) if options.out is not None else None
+        self.scoring = scoring
+        self.metrics = metrics or IngestMetrics()
+        self.stats = IngestStats()
+        self._stream = options.stream
+        self._buffer: list[Entry] = []
+        self._buffer_since = 0.0
+        self._recovering = True
+        self._claim_cursor = "0-0"
+        self._claim_at = 0.0
+        self._stats_at = 0.0
+        self._partitions: dict[int, Partition] = {}
+
+    # lifecycle --------------------------------------------------------------------------------------
+    def ensure_group(self) -> None:
+        """Create the consumer group at the start of the stream (a new group archives what is there already)."""
+        try:
+            self.client.xgroup_create(self._stream, self.options.group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def run(self, stop: threading.Event | None = None, until_idle: bool = False) -> IngestStats:
+        """Ingest until ``stop`` is set (then commit what is buffered), or, with ``until_idle``, until nothing is
+        left to read."""
+        stop = stop or threading.Event()
+        if self.archive is not None and (removed := self.archive.remove_stale_temporaries()):
+            log.info("removed %d temporary files left by a crash", removed)
+        self.ensure_group()
+        while not stop.is_set():
+            try:
+                if self._recovering:
+                    self._recover()
+                if not self._step(until_idle) and until_idle:
+                    break
+            except redis.RedisError as exc:
+                self._redis_failed(exc)
+                if stop.wait(REDIS_RETRY_S):
+                    break
+        if self._buffer:
+            try:
+                self._commit(self._buffer, redelivered=False)
+            except redis.RedisError as exc:
+                log.warning("could not commit the last batch at stop (it stays pending): %s", exc)
+            self._buffer = []
+        return self.stats
+
+    def close(self) -> None:
+        if self.scoring is not None:
+            self.scoring.close()
+        self.client.close()
+
+    # reading ----------------------------------------------------------------------------------------
+    def _step(self, until_idle: bool) -> bool:
+        """Read once and commit when a batch is full or old enough; False when there was nothing to read."""
+        if not self._buffer and self._claim_due():
+            claimed = self._claim()
+            if claimed:
+                self._commit(claimed, redelivered=True)
+                return True
+        wanted = self.options.batch - len(self._buffer)
+        block: int | None = None  # until_idle: never wait
+        if not until_idle:
+            wait = self.options.flush_s
+            if self._buffer:
+                wait -= time.monotonic() - self._buffer_since
+            # Short enough to notice a stop request soon; never 0 (that would block forever).
+            block = max(1, min(int(wait * 1000), 500))
+        got = self._read(">", wanted, block)
+        if got and not self._buffer:
+            self._buffer_since = time.monotonic()
+        self._buffer.extend(got)
+        full = len(self._buffer) >= self.options.batch
+        drained = until_idle and not got
+        due = bool(self._buffer) and (drained or time.monotonic() - self._buffer_since >= self.options.flush_s)
+        if full or due:
+            batch, self._buffer = self._buffer, []
+            self._commit(batch, redelivered=False)
+        self._poll_stats()
+        return bool(got) or bool(self._buffer)
+
+    def _read(self, start: str, count: int, block: int | None) -> list[Entry]:
+        reply: Any = self.client.xreadgroup(
+            self.options.group, self.options.consumer, {self._stream: start}, count=count, block=block
+        )
+        if not reply:
+            return []
+        entries: list[Entry] = reply[0][1]
+        return entries
+
+    def _recover(self) -> None:
+        """Commit this consumer's pending entries (delivered to an earlier run of it, maybe archived already)."""
+        recovered = 0
+        while True:
+            entries = self._read("0", self.options.batch, None)
+            if not entries:
+                break
+            recovered += len(entries)
+            self._commit(entries, redelivered=True)
+        if recovered:
+            log.info("recovered %d pending entries", recovered, extra={"consumer": self.options.consumer})
+        self._recovering = False
+
+    def _claim_due(self) -> bool:
+        idle = self.options.claim_idle_s
+        if idle is None:
+            return False
+        now = time.monotonic()
+        if now < self._claim_at:
+            return False
+        self._claim_at = now + max(1.0, idle / 2)
+        return True
+
+    def _claim(self) -> list[Entry]:
+        """Entries pending longer than ``claim_idle_s`` with any consumer (one ``XAUTOCLAIM`` page)."""
+        assert self.options.claim_idle_s is not None
+        reply = self.client.xautoclaim(
+            self._stream,
+            self.options.group,
+            self.options.consumer,
+            int(self.options.claim_idle_s * 1000),
+            self._claim_cursor,
+            count=self.options.batch,
+        )
+        cursor, entries, deleted = reply[0], reply[1], reply[2] if len(reply) > 2 else []
+        self._claim_cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+        if deleted:  # pending entries trimmed from the stream before anyone archived them
+            self._count("trimmed", len(deleted))
+        if entries:
+            log.warning("claimed %d entries of a stalled or departed worker", len(entries))
+        return list(entries)
+
+    # committing -------------------------------------------------------------------------------------
+    def _commit(self, entries: list[Entry], redelivered: bool) -> None:
+        started = time.perf_counter()
+        records, rejected = self._decode(entries)
+        partitions: dict[Partition, list[Record]] = defaultdict(list)
+        for record in records:
+            partitions[self._partition(record.ts_us)].append(record)
+        if redelivered and self.archive is not None:
+            for partition, group in partitions.items():
+                first = min(group, key=lambda r: stream_id_key(r.stream_id)).stream_id
+                last = max(group, key=lambda r: stream_id_key(r.stream_id)).stream_id
+                archived = self.archive.event_ids_between(partition, first, last)
+                if archived:
+                    kept = [r for r in group if r.event["event_id"] not in archived]
+                    self._count("duplicate", len(group) - len(kept))
+                    partitions[partition] = kept
+        fresh = [r for group in partitions.values() for r in group]
+        # Without an archive the scorer is the only reader: it gets checked signals.
+        self._enrich(fresh, checked=self.archive is None)
+        staged: list[StagedFile] = []
+        try:
+            if self.archive is not None:
+                staged = [self._stage(p, group) for p, group in partitions.items() if group]
+            self._check_ownership(entries, exact=redelivered)
+            for file in staged:
+                file.publish()
+        except OwnershipLost:
+            for file in staged:
+                file.discard()
+            log.warning("entries of this batch were claimed by another worker; re-reading what is still ours")
+            self._recovering = True
+            return
+        except BaseException:
+            for file in staged:
+                file.discard()
+            raise
+        if rejected:
+            self._keep_rejected(rejected)
+        self.client.xack(self._stream, self.options.group, *[entry_id for entry_id, _ in entries])
+        self.stats.files += len(staged)
+        self.stats.batches += 1
+        self._count("archived", len(fresh))
+        if self.scoring is not None:
+            self.scoring.feed(sorted(fresh, key=lambda r: r.ts_us))
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    def _enrich(self, records: list[Record], checked: bool) -> None:
+        read = stored_signals if checked else stored_signals_unchecked
+        computed = 0
+        for record in records:
+            signals = read(record.event)
+            if signals is None:
+                signals = compute_signals(record.event)
+                computed += 1
+            record.signals = signals
+        self.stats.signals_computed += computed
+        self.metrics.signals_computed.inc(computed)
+
+    def _stage(self, partition: Partition, records: list[Record]) -> StagedFile:
+        assert self.archive is not None
+        try:
+            return self.archive.stage(partition, records)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            # Stored signals of the wrong types (another producer's bug): check them, recompute the bad ones.
+            log.warning("events with malformed signals in partition %s; recomputing those", partition)
+            self._enrich(records, checked=True)
+            return self.archive.stage(partition, records)
+
+    def _decode(self, entries: list[Entry]) -> tuple[list[Record], list[tuple[str, bytes]]]:
+        records: list[Record] = []
+        rejected: list[tuple[str, bytes]] = []
+        seen: set[str] = set()
+        trimmed = duplicates = 0
+        for entry_id, fields in entries:
+            stream_id = entry_id.decode()
+            if not fields:  # trimmed from the stream while pending: the PEL still names it, the data is gone
+                trimmed += 1
+                continue
+            raw = fields.get(EVENT_FIELD, b"")
+            try:
+                event = orjson.loads(raw)
+                if not isinstance(event, dict) or any(event.get(name) is None for name in _REQUIRED):
+                    raise ValueError("missing required fields")
+                ts_us = epoch_us(parse_rfc3339(str(event["ts"])))
+            except (ValueError, TypeError, orjson.JSONDecodeError):
+                rejected.append((stream_id, raw))
+                continue
+            event_id = str(event["event_id"])
+            if event_id in seen:
+                duplicates += 1
+                continue
+            seen.add(event_id)
+            records.append(Record(stream_id, event, ts_us))
+        self._count("trimmed", trimmed)
+        self._count("duplicate", duplicates)
+        self._count("rejected", len(rejected))
+        return records, rejected
+
+    def _partition(self, ts_us: int) -> Partition:
+        hour = ts_us // _HOUR_US
+        partition = self._partitions.get(hour)
+        if partition is None:
+            if len(self._partitions) > 4096:
+                self._partitions.clear()
+            partition = self._partitions[hour] = partition_of(ts_us)
+        return partition
+
+    def _check_ownership(self, entries: list[Entry], exact: bool) -> None:
+        """Raise OwnershipLost unless the group lists every entry of the batch as this consumer's.
+
+        Between recoveries this consumer's pending list is exactly the batch (it acknowledges a batch before it
+        reads more, and claims only with an empty buffer), so its pending count settles it in one cheap call;
+        redelivered batches, or a count that differs, are checked entry by entry.
+        """
+        if not entries:
+            return
+        if not exact:
+            for consumer in self.client.xinfo_consumers(self._stream, self.options.group):
+                name = consumer["name"]
+                if (name.decode() if isinstance(name, bytes) else name) == self.options.consumer:
+                    if int(consumer["pending"]) == len(entries):
+                        return
+                    break
+        ids = sorted((entry_id.decode() for entry_id, _ in entries), key=stream_id_key)
+        owned = self.client.xpending_range(
+            self._stream, self.options.group, ids[0], ids[-1], len(ids), consumername=self.options.consumer
+        )
+        if len(owned) < len(ids):
+            raise OwnershipLost
+
+    def _keep_rejected(self, rejected: list[tuple[str, bytes]]) -> None:
+        """Entries that are not events are kept beside the archive (``_rejected/``, which readers skip)."""
+        if self.archive is None:
+            return
+        directory = self.archive.root / "_rejected"
+        directory.mkdir(exist_ok=True)
+        with (directory / f"{self.options.consumer}.jsonl").open("ab") as handle:
+            for stream_id, raw in rejected:
+                handle.write(orjson.dumps({"stream_id": stream_id, "raw": raw.decode("utf-8", "replace")}) + b"\n")
+        log.warning("rejected %d stream entries that are not events", len(rejected))
+
+    # bookkeeping ------------------------------------------------------------------------------------
+    def _count(self, outcome: str, n: int) -> None:
+        if not n:
+            return
+        self.metrics.events.labels(outcome).inc(n)
+        if outcome == "archived":
+            self.stats.archived += n
+        elif outcome == "duplicate":
+            self.stats.duplicates += n
+        elif outcome == "trimmed":
+            self.stats.trimmed += n
+            log.error("%d stream entries were trimmed (MAXLEN) before they were archived", n)
+        else:
+            self.stats.rejected += n
+
+    def _poll_stats(self) -> None:
+        now = time.monotonic()
+        if now - self._stats_at < STATS_EVERY_S:
+            return
+        self._stats_at = now
+        length, groups = read_stream_stats(self.client, self._stream)
+        self.metrics.stream_length.set(length)
+        lag, pending = groups.get(self.options.group, (None, 0))
+        if lag is not None:
+            self.metrics.lag.set(lag)
+        self.metrics.pending.set(pending)
+
+    def _redis_failed(self, exc: redis.RedisError) -> None:
+        self.metrics.redis_errors.inc()
+        # What was buffered is pending in the group: read it again (as redelivered) once Redis answers.
+        self._buffer = []
+        self._recovering = True
+        if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
+            log.warning("the consumer group is gone (Redis restarted without persistence?); creating it again")
+            with contextlib.suppress(redis.RedisError):
+                self.ensure_group()
+        else:
+            log.warning("Redis failed (%s); retrying", exc)

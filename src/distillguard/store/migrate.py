@@ -1,0 +1,106 @@
+"""Schema migrations of the state store (Alembic), configured in code and run by the store when it opens.
+
+Configured in code because the store is named by a URL in distillguard's own configuration: there is no
+alembic.ini to ship or to find. Every process that opens the store (gateway replicas, CLI commands) brings the
+database to the revision its code expects, under a lock, so that two of them starting at once do not both migrate:
+a transaction-level advisory lock on PostgreSQL (whose DDL is transactional, so a failed migration leaves nothing
+behind), ``BEGIN IMMEDIATE`` on SQLite (the database's one write lock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect, text
+
+from distillguard.store.schema import metadata
+
+SCRIPT_LOCATION = "distillguard.store:migrations"
+VERSION_TABLE = "alembic_version"
+# The advisory lock every distillguard process takes to migrate ("dgstore" in ASCII: any constant would do).
+_PG_LOCK = int.from_bytes(b"dgstore", "big")
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    revision: str
+    down_revision: str | None
+    doc: str
+
+
+def _config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config())
+
+
+def head() -> str:
+    """The revision this code expects."""
+    found = _scripts().get_current_head()
+    if found is None:  # pragma: no cover - the package ships its revisions
+        raise RuntimeError("no migrations found in distillguard.store.migrations")
+    return found
+
+
+def history() -> list[Revision]:
+    """Every revision, oldest first."""
+    walked = [Revision(s.revision, _single(s.down_revision), s.doc) for s in _scripts().walk_revisions()]
+    return walked[::-1]
+
+
+def _single(down: str | Sequence[str] | None) -> str | None:
+    # The chain is linear (no merges): a revision has at most one parent.
+    return down if down is None or isinstance(down, str) else ",".join(down)
+
+
+def current(engine: Engine) -> str | None:
+    """The database's revision; None for a database never migrated (empty, or made before migrations existed)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def unversioned(engine: Engine) -> bool:
+    """Whether the database holds the store's tables without a revision (made by ``create_all`` before migrations):
+    the next upgrade adopts it."""
+    with engine.connect() as conn:
+        names = set(inspect(conn).get_table_names())
+    return VERSION_TABLE not in names and bool(names & set(metadata.tables))
+
+
+def upgrade(engine: Engine, target: str = "head") -> str:
+    """Bring the database to ``target`` (default: this code's head); returns the revision it is at."""
+    if target == "head" and current(engine) == head():
+        return head()  # the common case, without taking the lock
+    with engine.connect() as conn:
+        _lock(conn)
+        # Alembic sees the transaction the lock opened and runs inside it (it neither begins nor commits one);
+        # a second process waiting on the lock then finds the database at head and has nothing to do.
+        command.upgrade(_config(conn), target)
+        revision = MigrationContext.configure(conn).get_current_revision()
+        conn.commit()
+    if revision is None:  # pragma: no cover - upgrade always writes a revision
+        raise RuntimeError("migration left no revision")
+    return revision
+
+
+def _lock(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
+    elif conn.dialect.name == "sqlite":
+        # pysqlite opens transactions only before DML; DDL would run in autocommit without this explicit begin.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.begin()

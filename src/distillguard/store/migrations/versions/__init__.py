@@ -1,0 +1,1 @@
+"""The revisions, oldest first by number; Alembic reads the chain from each module's ``down_revision``."""
