@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from tests.support.processes import Mock, running_mock
-from tests.support.servers import Postgres, ServerUnavailable, running_postgres
+from tests.support.servers import Postgres, Redis, ServerUnavailable, running_postgres, running_redis
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +21,23 @@ def mock_upstream() -> Iterator[Mock]:
     """One mock upstream process shared by the end-to-end tests (it is stateless but for its counters)."""
     with running_mock("--api-key", "upstream-secret") as mock:
         yield mock
+
+
+def unavailable(exc: ServerUnavailable) -> None:
+    """A server the tests need is not installed: a CI run fails (it must test against it), a local run skips."""
+    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+        pytest.fail(f"{exc}; CI runs these tests against the real server", pytrace=False)
+    pytest.skip(str(exc))
+
+
+@pytest.fixture
+def redis_server() -> Iterator[Redis]:
+    """A fresh redis-server of its own for one test (tests/support/servers.py)."""
+    try:
+        with running_redis() as server:
+            yield server
+    except ServerUnavailable as exc:
+        unavailable(exc)
 
 
 @contextmanager
@@ -35,9 +52,7 @@ def postgres_server() -> Iterator[Postgres]:
             try:
                 server = stack.enter_context(running_postgres(root))
             except ServerUnavailable as exc:
-                if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-                    pytest.fail(f"{exc}; CI runs the store tests against PostgreSQL too", pytrace=False)
-                pytest.skip(str(exc))
+                unavailable(exc)
             yield server
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -15,6 +15,11 @@ def rfc3339(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds") + "Z"
 
 
+def rfc3339_ms(moment: datetime) -> str:
+    """``2026-11-24T21:03:04.123Z``: milliseconds, the precision every STIX consumer accepts."""
+    return rfc3339(moment)[:23] + "Z"
+
+
 def rfc3339_from_epoch_us(epoch_us: int) -> str:
     return rfc3339(datetime.fromtimestamp(epoch_us / 1_000_000, UTC))
 

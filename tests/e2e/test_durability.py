@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 
@@ -10,33 +9,15 @@ import openai
 import pytest
 
 from tests.e2e.conftest import StartGateway
+from tests.support.load import MESSAGES, answered_until_sigterm
 
 pytestmark = pytest.mark.e2e
-MESSAGES = [{"role": "user", "content": "durable?"}]
 
 
 async def test_graceful_stop_during_load_loses_no_event(start_gateway: StartGateway) -> None:
     # A long flush interval: only the shutdown drain can have written these events.
     gw = start_gateway(config="[events]\nflush_interval_ms = 60000\nbatch_size = 100000\n")
-    client = openai.AsyncOpenAI(base_url=gw.base_url, api_key=gw.keys["tester"], max_retries=0)
-    answered: list[str] = []
-
-    async def worker() -> None:
-        while True:
-            try:
-                raw = await client.chat.completions.with_raw_response.create(model="mock-gpt", messages=MESSAGES)
-            except (openai.APIConnectionError, openai.APIStatusError):
-                return
-            answered.append(raw.headers["x-request-id"])
-
-    tasks = [asyncio.create_task(worker()) for _ in range(8)]
-    while len(answered) < 200:
-        await asyncio.sleep(0.01)
-    gw.proc.send_signal(signal.SIGTERM)
-    await asyncio.wait_for(asyncio.gather(*tasks), 30)
-    await client.close()
-    # uvicorn re-raises the SIGTERM once its graceful shutdown is done, so the exit status names the signal.
-    assert await asyncio.to_thread(gw.proc.wait, 30) in (0, -signal.SIGTERM)
+    answered = await answered_until_sigterm(gw)
     assert "gateway stopped" in gw.log()
     logged = {e["event_id"] for e in gw.events()}
     assert set(answered) <= logged, f"{len(set(answered) - logged)} answered calls have no event"

@@ -10,7 +10,6 @@ import asyncio
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,19 +19,10 @@ import pytest
 from distillguard.ingest.archive import read_archive
 from distillguard.ingest.worker import IngestOptions, IngestWorker
 from tests.e2e.conftest import StartGateway
-from tests.support.servers import Redis, ServerUnavailable, running_redis
+from tests.support.load import MESSAGES, answered_until_sigterm
+from tests.support.servers import Redis
 
 pytestmark = pytest.mark.e2e
-MESSAGES = [{"role": "user", "content": "durable?"}]
-
-
-@pytest.fixture
-def redis_server() -> Iterator[Redis]:
-    try:
-        with running_redis() as server:
-            yield server
-    except ServerUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 def stream_config(server: Redis, flush_ms: int = 100, extra: str = "") -> str:
@@ -51,24 +41,7 @@ async def test_sigterm_during_load_loses_no_event(
 ) -> None:
     # A long flush interval: only the shutdown drain can have sent these events.
     gw = start_gateway(config=stream_config(redis_server, 60_000, "batch_size = 100000\n"))
-    client = openai.AsyncOpenAI(base_url=gw.base_url, api_key=gw.keys["tester"], max_retries=0)
-    answered: list[str] = []
-
-    async def caller() -> None:
-        while True:
-            try:
-                raw = await client.chat.completions.with_raw_response.create(model="mock-gpt", messages=MESSAGES)
-            except (openai.APIConnectionError, openai.APIStatusError):
-                return
-            answered.append(raw.headers["x-request-id"])
-
-    tasks = [asyncio.create_task(caller()) for _ in range(8)]
-    while len(answered) < 200:
-        await asyncio.sleep(0.01)
-    gw.proc.send_signal(signal.SIGTERM)
-    await asyncio.wait_for(asyncio.gather(*tasks), 30)
-    await client.close()
-    assert await asyncio.to_thread(gw.proc.wait, 30) in (0, -signal.SIGTERM)
+    answered = await answered_until_sigterm(gw)
     archived = await asyncio.to_thread(archive, redis_server, tmp_path / "archive")
     assert set(answered) <= set(archived), f"{len(set(answered) - set(archived))} answered calls have no event"
     assert max(archived.values()) == 1

@@ -3,7 +3,6 @@ counted, the backlog is sent when Redis returns, and a stop sends what is queued
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -15,18 +14,9 @@ from distillguard.config import ConfigError, EventsConfig, load_settings
 from distillguard.events import open_sink
 from distillguard.events.stream import EVENT_FIELD, EVENT_ID_FIELD, RedisStreamSink, _Batch
 from tests.ingest.events import make_event
-from tests.support.servers import Redis, ServerUnavailable, running_redis
+from tests.support.servers import Redis
 
 STREAM = "distillguard:events"
-
-
-@pytest.fixture
-def redis_server() -> Iterator[Redis]:
-    try:
-        with running_redis() as server:
-            yield server
-    except ServerUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 def config(server: Redis, **changes: object) -> EventsConfig:

@@ -33,7 +33,7 @@ from distillguard.intel.vocabulary import (
     TemplateSignatureObservable,
     definitions_json,
 )
-from distillguard.timefmt import rfc3339_from_epoch_us
+from distillguard.timefmt import from_epoch_us, rfc3339_ms
 
 IndicatorKind = Literal[
     "account_id", "org_id", "payment_fingerprint", "email_domain", "client_fingerprint", "template", "ip_prefix"
@@ -64,12 +64,6 @@ class ExportPolicy:
         return self.raw_examples and at_least(self.tlp, self.raw_examples_min_tlp)
 
 
-def _stix_time(us: int) -> str:
-    # STIX timestamps: RFC 3339 in UTC with a "Z"; milliseconds are the precision every consumer accepts.
-    text = rfc3339_from_epoch_us(us)
-    return text[:23] + "Z" if len(text) > 23 else text
-
-
 def _observable(cls: Any, **props: Any) -> dict[str, Any]:
     """A custom observable as JSON (the classes' properties are declared to stix2, not to the type checker)."""
     return _json(cls(**props))
@@ -90,7 +84,7 @@ class CampaignExporter:
         self.policy = policy
         self.key = member.group_key()
         self.templates = TemplateSigner(self.key)
-        self.now = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+        self.now = rfc3339_ms(now)
         self.marking = marking_id(policy.tlp)
 
     def _id(self, kind: str, cluster_id: str, part: str) -> str:
@@ -146,8 +140,8 @@ class CampaignExporter:
         self, campaign: Mapping[str, Any], facts: CampaignFacts, outsiders: Outsiders
     ) -> list[dict[str, Any]]:
         cid = facts.cluster_id
-        first = _stix_time(facts.first_us) if facts.first_us is not None else self.now
-        last = _stix_time(facts.last_us) if facts.last_us is not None else self.now
+        first = rfc3339_ms(from_epoch_us(facts.first_us)) if facts.first_us is not None else self.now
+        last = rfc3339_ms(from_epoch_us(facts.last_us)) if facts.last_us is not None else self.now
         observables: list[dict[str, Any]] = []
         indicators: list[tuple[dict[str, Any], int]] = []
 

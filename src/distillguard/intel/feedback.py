@@ -13,16 +13,13 @@ from typing import Any
 
 from distillguard.intel.member import Member
 from distillguard.intel.tlp import Tlp, marking_id
-
-
-def _now(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+from distillguard.timefmt import rfc3339_ms
 
 
 def sighting(
     member: Member, indicator_id: str, count: int, first: datetime, last: datetime, tlp: Tlp
 ) -> dict[str, Any]:
-    now = _now(datetime.now(first.tzinfo))
+    now = rfc3339_ms(datetime.now(first.tzinfo))
     return member.signer.sign(
         {
             "type": "sighting",
@@ -33,8 +30,8 @@ def sighting(
             "modified": now,
             "sighting_of_ref": indicator_id,
             "count": max(1, count),
-            "first_seen": _now(first),
-            "last_seen": _now(max(first, last)),
+            "first_seen": rfc3339_ms(first),
+            "last_seen": rfc3339_ms(max(first, last)),
             "where_sighted_refs": [member.identity_id],
             "object_marking_refs": [marking_id(tlp)],
         }
@@ -42,7 +39,7 @@ def sighting(
 
 
 def false_positive(member: Member, indicator_id: str, explanation: str, at: datetime, tlp: Tlp) -> dict[str, Any]:
-    now = _now(at)
+    now = rfc3339_ms(at)
     return member.signer.sign(
         {
             "type": "opinion",
