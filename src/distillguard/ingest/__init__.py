@@ -1,7 +1,5 @@
 """Ingest: the event stream's consumer. Workers read the Redis Stream in a consumer group, enrich the events
-(signals), archive them as hourly Parquet partitions, and can feed the online scorer (verdicts for the gateways)."""
+(signals), archive them as hourly Parquet partitions, and can feed the online scorer (verdicts for the gateways).
 
-from distillguard.ingest.archive import Archive, read_archive
-from distillguard.ingest.worker import IngestOptions, IngestStats, IngestWorker
-
-__all__ = ["Archive", "IngestOptions", "IngestStats", "IngestWorker", "read_archive"]
+The parts live in ``archive``, ``worker`` and ``verdicts``; nothing is imported here, so that loading the CLI (which
+names the ``ingest`` command) does not load pyarrow and redis."""

@@ -6,19 +6,22 @@ out new gateway replicas, or to see that a database is reachable and current) an
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 from distillguard.clikit import AsJson, ConfigFile, DataDir, fail, json_out, load, out
 from distillguard.config import Settings
-from distillguard.store import migrate
-from distillguard.store.state import STATE_DB, store_engine
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+# SQLAlchemy and Alembic are imported inside the commands: every `distillguard` command loads this module, and
+# most never touch the schema.
 db_app = typer.Typer(
     help="The state store's schema: upgrade it, show its revision and the history.", no_args_is_help=True
 )
@@ -26,22 +29,34 @@ db_app = typer.Typer(
 
 def _where(settings: Settings) -> str:
     """The store's URL with any password hidden (it is shown in output and errors)."""
+    from sqlalchemy.engine import make_url
+
+    from distillguard.store.state import STATE_DB
+
     url = settings.store_url or f"sqlite:///{settings.data_dir / STATE_DB}"
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _engine(settings: Settings) -> Engine:
+@contextmanager
+def _engine(settings: Settings) -> Iterator[Engine]:
+    """The store's engine, disposed at the end; a store that cannot be opened or reached is a clear error."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from distillguard.store.state import store_engine
+
     try:
-        return store_engine(settings.data_dir, settings.store_url)
+        engine = store_engine(settings.data_dir, settings.store_url)
     except (SQLAlchemyError, ValueError, ImportError) as exc:
         raise fail(f"cannot use the state store {escape(_where(settings))}: {escape(str(exc))}") from None
-
-
-def _unreachable(settings: Settings, exc: SQLAlchemyError) -> typer.Exit:
-    # The driver's message says what failed (refused, authentication, unknown database); the first line is enough.
-    orig = getattr(exc, "orig", None)  # the driver's own error, when the failure came from the driver
-    reason = str(orig if orig is not None else exc).strip().splitlines()[0]
-    return fail(f"the state store {escape(_where(settings))} is unreachable: {escape(reason)}")
+    try:
+        yield engine
+    except SQLAlchemyError as exc:
+        # The driver's message says what failed (refused, authentication, unknown database); its first line is enough.
+        orig = getattr(exc, "orig", None)  # the driver's own error, when the failure came from the driver
+        reason = str(orig if orig is not None else exc).strip().splitlines()[0]
+        raise fail(f"the state store {escape(_where(settings))} is unreachable: {escape(reason)}") from None
+    finally:
+        engine.dispose()
 
 
 @db_app.command("upgrade")
@@ -51,15 +66,12 @@ def db_upgrade(config: ConfigFile = None, data_dir: DataDir = None, as_json: AsJ
 
     Example: distillguard db upgrade --config distillguard.toml
     """
+    from distillguard.store import migrate
+
     settings = load(config, data_dir)
-    engine = _engine(settings)
-    try:
+    with _engine(settings) as engine:
         before = migrate.current(engine)
         revision = migrate.upgrade(engine)
-    except SQLAlchemyError as exc:
-        raise _unreachable(settings, exc) from None
-    finally:
-        engine.dispose()
     if as_json:
         json_out({"store": _where(settings), "from": before, "revision": revision})
     elif before == revision:
@@ -74,15 +86,12 @@ def db_current(config: ConfigFile = None, data_dir: DataDir = None, as_json: AsJ
 
     Example: distillguard db current -d ./distillguard-data
     """
+    from distillguard.store import migrate
+
     settings = load(config, data_dir)
-    engine = _engine(settings)
-    try:
+    with _engine(settings) as engine:
         revision = migrate.current(engine)
         adoptable = revision is None and migrate.unversioned(engine)
-    except SQLAlchemyError as exc:
-        raise _unreachable(settings, exc) from None
-    finally:
-        engine.dispose()
     head = migrate.head()
     if as_json:
         json_out({"store": _where(settings), "revision": revision, "head": head, "current": revision == head})
@@ -102,6 +111,8 @@ def db_history(as_json: AsJson = False) -> None:
 
     Example: distillguard db history
     """
+    from distillguard.store import migrate
+
     revisions = migrate.history()
     rows: list[dict[str, Any]] = [
         {"revision": r.revision, "down_revision": r.down_revision, "doc": r.doc} for r in revisions
