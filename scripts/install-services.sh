@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Install the servers the test suite starts (Redis, PostgreSQL) from Debian's packages when they are missing.
+# Install the servers the test suite starts (Redis, PostgreSQL) and the browser its console tests drive (Debian's
+# chromium: Playwright's own browser downloads do not work offline) from Debian's packages when they are missing.
 # The tests start their own instances on free loopback ports in temporary directories; nothing here starts a
 # service. Needs root or sudo; on a machine that has both servers already it does nothing.
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -132,6 +132,8 @@ audit_log = Table(
     Column("detail", JSON, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # The console charts actions over time (revision 0003).
+    Index("ix_audit_log_at", "at"),
 )
 # One row: the newest entry's number and hash. Writers update it first, which serialises appends to the chain
 # (a row lock on PostgreSQL, the write lock on SQLite).
@@ -177,4 +179,85 @@ intel_cursors = Table(
     Column("source", String(400), primary_key=True),
     Column("added_after", String(40), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# Console and cases (console/, cases/): what the gateway and the analyzers leave for analysts to look at.
+# The newest online score of every account the gateway has scored (not only those with a standing above allow),
+# written off the event loop in batches: the console's accounts table sorts and filters on it.
+scores = Table(
+    "scores",
+    metadata,
+    Column("account_id", String(200), primary_key=True),
+    Column("risk", Float, nullable=False),
+    # The verdict the risk maps to (allow, watch, throttle, degrade, challenge, block).
+    Column("verdict", String(16), nullable=False),
+    # The reasons behind it, as ``Reason.to_json()`` gives them (rule, detail, evidence).
+    Column("reasons", JSON, nullable=False),
+    # Calls the scorer had seen of the account when it scored it.
+    Column("calls", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_scores_risk", "risk"),
+    Index("ix_scores_verdict_risk", "verdict", "risk"),
+)
+
+# Each account's risk over time: a row when its verdict changes or its risk moves by at least 0.05 (bounded per
+# account by the writer), so a timeline costs an index range scan.
+score_history = Table(
+    "score_history",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", String(200), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("risk", Float, nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Index("ix_score_history_account_at", "account_id", "at"),
+)
+
+# Campaigns (hydra clusters) as the last clustering run found them: ``body`` is ``Campaign.to_json()`` plus
+# ``links`` (the member pairs with the evidence on each edge). A campaign not found again keeps its row.
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("cluster_id", String(32), primary_key=True),
+    Column("found_at", DateTime(timezone=True), nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("risk", Float, nullable=True),
+    Column("size", Integer, nullable=False),
+    Column("events", BigInteger, nullable=False),
+    Column("tokens", BigInteger, nullable=False),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("body", JSON, nullable=False),
+    Index("ix_campaigns_verdict", "verdict", "last_seen"),
+)
+
+campaign_members = Table(
+    "campaign_members",
+    metadata,
+    Column("cluster_id", String(32), ForeignKey("campaigns.cluster_id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", String(200), primary_key=True),
+    Column("link_strength", Float, nullable=True),
+    Index("ix_campaign_members_account", "account_id"),
+)
+
+# Watermark and provenance checks an analyst ran (CLI, console or admin API), kept so that the console lists them
+# and an evidence pack carries them with their p-values.
+checks = Table(
+    "checks",
+    metadata,
+    Column("check_id", String(32), primary_key=True),
+    # "watermark" (text scanned for our watermark) or "provenance" (a suspect model's endpoint probed).
+    Column("kind", String(16), nullable=False),
+    # What it is about: "account", "campaign", "model" or "text", and its id (an account, a cluster, a model name).
+    Column("subject_kind", String(16), nullable=True),
+    Column("subject_id", String(200), nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(400), nullable=False),
+    Column("detected", Boolean, nullable=False),
+    Column("p_value", Float, nullable=True),
+    # The full result: ``Detection.to_json()`` or ``ProvenanceReport.to_json()``.
+    Column("result", JSON, nullable=False),
+    Index("ix_checks_subject", "subject_id", "at"),
+    Index("ix_checks_at", "at"),
 )
