@@ -1,5 +1,5 @@
-"""The event log's rollups (traffic per minute, traffic per account): every stored event counted once, whoever
-wrote it, and an older log gets them filled from its events when it is opened."""
+"""The event log's rollups (traffic per minute, traffic per account): every stored event counted once, a
+duplicate event id not at all, and an older log gets them filled from its events when it is opened."""
 
 from __future__ import annotations
 
@@ -75,10 +75,22 @@ def test_an_older_log_gets_its_rollups_filled_once(tmp_path: Path) -> None:
     log.flush()
     log.close()
     with sqlite3.connect(path) as old:  # as a log written before the rollups existed
-        old.executescript("DROP TRIGGER events_rollup; DROP TABLE traffic_minutes; DROP TABLE account_traffic;")
+        old.executescript("DROP TABLE traffic_minutes; DROP TABLE account_traffic;")
     conn = connect(path)
     assert rollups(conn) == from_events(conn)
     conn.close()
     conn = connect(path)  # opening it again neither fills nor counts anything twice
     assert sum(m[1] for m in rollups(conn)[0]) == 120
+    conn.close()
+
+
+def test_an_event_twice_in_one_batch_is_stored_and_counted_once(tmp_path: Path) -> None:
+    log = SQLiteEventLog(tmp_path, EventsConfig(batch_size=64))
+    for i in (1, 2, 1, 3, 2):
+        log.submit(event(i))
+    log.flush()
+    assert log.count() == 3
+    log.close()
+    conn = connect(tmp_path / EVENTS_DB)
+    assert rollups(conn) == from_events(conn) and sum(m[1] for m in rollups(conn)[0]) == 3
     conn.close()

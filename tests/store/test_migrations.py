@@ -50,7 +50,7 @@ def test_a_fresh_database_is_built_to_the_schema_the_code_uses(tmp_path: Path, s
     engine = store_engine(tmp_path, store_url)
     assert migrate.current(engine) is None and not migrate.unversioned(engine)
     store = open_store(tmp_path, store_url)
-    assert migrate.current(engine) == migrate.head() == migrate.history()[-1].revision
+    assert migrate.current(engine) == migrate.head() == migrate.history()[-1].revision == migrate.HEAD
     assert differences(engine, metadata) == []
     assert not migrate.unversioned(engine)
     store.close()

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from distillguard.config import EventsConfig
+from distillguard.events import rollups
 from distillguard.events.schema import SCHEMA_VERSION, Event
 from distillguard.events.signals import (
     SIGNAL_COLUMNS,
@@ -94,60 +95,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS ix_events_id ON events(event_id);
 CREATE INDEX IF NOT EXISTS ix_events_ts ON events(ts_us);
 CREATE INDEX IF NOT EXISTS ix_events_account_ts ON events(account_id, ts_us);
 """
-# Rollups for the console's traffic charts and accounts table, kept by triggers so that every row that really lands
-# (``INSERT OR IGNORE`` skips a duplicate event id, and so does the trigger) is counted once, whoever writes it:
-# the gateway's writer thread, ``events import`` or a test. ``connect`` fills them from the events when it creates
-# them for an older log. They make a chart over ten million events a scan of a few thousand rows.
-_ROLLUP_DDL = (
-    """CREATE TABLE IF NOT EXISTS traffic_minutes (
-        minute_us INTEGER PRIMARY KEY,
-        calls INTEGER NOT NULL,
-        errors INTEGER NOT NULL,
-        refused INTEGER NOT NULL,
-        prompt_tokens INTEGER NOT NULL,
-        completion_tokens INTEGER NOT NULL
-    )""",
-    """CREATE TABLE IF NOT EXISTS account_traffic (
-        account_id TEXT PRIMARY KEY,
-        calls INTEGER NOT NULL,
-        errors INTEGER NOT NULL,
-        refused INTEGER NOT NULL,
-        prompt_tokens INTEGER NOT NULL,
-        completion_tokens INTEGER NOT NULL,
-        first_us INTEGER NOT NULL,
-        last_us INTEGER NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS ix_account_traffic_calls ON account_traffic(calls)",
-    "CREATE INDEX IF NOT EXISTS ix_account_traffic_last ON account_traffic(last_us)",
-    """CREATE TRIGGER IF NOT EXISTS events_rollup AFTER INSERT ON events BEGIN
-        INSERT INTO traffic_minutes VALUES (
-            NEW.ts_us - NEW.ts_us % 60000000, 1, NEW.status >= 500, NEW.status IN (403, 429),
-            coalesce(NEW.prompt_tokens, 0), coalesce(NEW.completion_tokens, 0))
-        ON CONFLICT(minute_us) DO UPDATE SET
-            calls = calls + 1, errors = errors + excluded.errors, refused = refused + excluded.refused,
-            prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-            completion_tokens = completion_tokens + excluded.completion_tokens;
-        INSERT INTO account_traffic VALUES (
-            NEW.account_id, 1, NEW.status >= 500, NEW.status IN (403, 429),
-            coalesce(NEW.prompt_tokens, 0), coalesce(NEW.completion_tokens, 0), NEW.ts_us, NEW.ts_us)
-        ON CONFLICT(account_id) DO UPDATE SET
-            calls = calls + 1, errors = errors + excluded.errors, refused = refused + excluded.refused,
-            prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-            completion_tokens = completion_tokens + excluded.completion_tokens,
-            first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us);
-    END""",
-)
-_ROLLUP_BACKFILL = (
-    """INSERT INTO traffic_minutes
-    SELECT ts_us - ts_us % 60000000, count(*), sum(status >= 500), sum(status IN (403, 429)),
-           coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0)
-    FROM events GROUP BY 1""",
-    """INSERT INTO account_traffic
-    SELECT account_id, count(*), sum(status >= 500), sum(status IN (403, 429)),
-           coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), min(ts_us), max(ts_us)
-    FROM events GROUP BY 1""",
-)
-
 # Columns added after the first release, with their types: ``connect`` adds the missing ones to an older
 # database (ALTER TABLE ADD COLUMN is instant in SQLite: old rows read NULL, i.e. "no signals stored").
 _ADDED_COLUMNS: dict[str, str] = {
@@ -227,6 +174,33 @@ def _signals(row: sqlite3.Row) -> RequestSignals | None:
     return from_row(tuple(row[f"sig_{name}"] for name in SIGNAL_COLUMNS))
 
 
+def store(conn: sqlite3.Connection, batch: list[Event]) -> None:
+    """Insert a batch of events and count them into the rollups (inside the caller's transaction). An event id
+    already stored is skipped, and not counted again: the rare batch that holds one (a retried import) is
+    filtered first."""
+    conn.execute("SAVEPOINT batch")
+    before = conn.total_changes
+    conn.executemany(_INSERT, [_row(e) for e in batch])
+    if conn.total_changes - before == len(batch):
+        conn.execute("RELEASE batch")
+        rollups.add(conn, batch)
+        return
+    conn.execute("ROLLBACK TO batch")
+    conn.execute("RELEASE batch")
+    ids = list({e.event_id for e in batch})
+    stored: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        query = f"SELECT event_id FROM events WHERE event_id IN ({', '.join('?' * len(chunk))})"  # noqa: S608
+        stored.update(row[0] for row in conn.execute(query, chunk))
+    fresh: dict[str, Event] = {}
+    for e in batch:
+        if e.event_id not in stored and e.event_id not in fresh:
+            fresh[e.event_id] = e
+    conn.executemany(_INSERT, [_row(e) for e in fresh.values()])
+    rollups.add(conn, list(fresh.values()))
+
+
 def migrate(conn: sqlite3.Connection) -> list[str]:
     """Add the columns a database created by an earlier release lacks; returns their names."""
     present = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
@@ -247,29 +221,8 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=5000")
     conn.executescript(_DDL)
     migrate(conn)
-    _ensure_rollups(conn)
+    rollups.ensure(conn)
     return conn
-
-
-def _ensure_rollups(conn: sqlite3.Connection) -> None:
-    """Create the rollup tables and their trigger; an older log gets them filled from its events, in one
-    transaction with the trigger's creation so no event is counted twice or missed."""
-
-    def present() -> bool:
-        query = "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'events_rollup'"
-        return conn.execute(query).fetchone() is not None
-
-    if present():
-        return
-    conn.execute("BEGIN IMMEDIATE")  # another process may be doing the same: check again under the write lock
-    try:
-        if not present():
-            for statement in _ROLLUP_DDL + _ROLLUP_BACKFILL:
-                conn.execute(statement)
-        conn.execute("COMMIT")
-    except sqlite3.Error:
-        conn.execute("ROLLBACK")
-        raise
 
 
 class SQLiteEventLog:
@@ -333,10 +286,9 @@ class SQLiteEventLog:
             batch: list[Event] = []
             while pending and len(batch) < batch_size:
                 batch.append(pending.popleft())
-            rows = [_row(e) for e in batch]
             try:
                 self._conn.execute("BEGIN")
-                self._conn.executemany(_INSERT, rows)
+                store(self._conn, batch)
                 self._conn.execute("COMMIT")
             except sqlite3.Error:
                 if self._conn.in_transaction:

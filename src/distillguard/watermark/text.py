@@ -45,7 +45,6 @@ from distillguard.watermark.lexicon import (
     WordClass,
 )
 from distillguard.watermark.result import DEFAULT_ALPHA, Detection
-from distillguard.watermark.stats import poisson_binomial_sf
 
 SCHEME = "lexical-v1"
 Strength = Literal["standard", "strong"]
@@ -562,6 +561,9 @@ class Scored:
 
     def detection(self, key: TextKey, alpha: float, tests: int) -> Detection:
         ks = self.variants
+        # NumPy and SciPy load on the first detection: the gateway marks answers without them.
+        from distillguard.watermark.stats import poisson_binomial_sf
+
         p = min(1.0, poisson_binomial_sf(self.hits, ks) * tests) if ks else 1.0
         return Detection(SCHEME, key.key_id, len(ks), self.hits, sum(1 / k for k in ks), p, alpha, tests)
 
