@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import bdtrc, gammaln
@@ -39,12 +40,18 @@ def poisson_binomial_sf(hits: int, variants: Sequence[int]) -> float:
     """P(X >= hits) where X counts successes of positions each succeeding with probability 1/k (k = variants)."""
     if hits <= 0:
         return 1.0
-    groups = Counter(variants)
+    return _poisson_binomial_sf(hits, tuple(sorted(Counter(variants).items())))
+
+
+# A detection runs four tests per key, and they often count the same sites (a text without level 2 sites).
+@lru_cache(maxsize=4096)
+def _poisson_binomial_sf(hits: int, groups: tuple[tuple[int, int], ...]) -> float:
+    """``poisson_binomial_sf`` for ``groups``: (k, number of positions with k variants), sorted by k."""
     if len(groups) == 1:
-        ((k, n),) = groups.items()
+        ((k, n),) = groups
         return binomial_sf(hits, n, 1 / k)
     pmf = np.ones(1)
-    for k, n in sorted(groups.items()):
+    for k, n in groups:
         pmf = np.convolve(pmf, binomial_pmf(n, 1 / k))
     if hits >= len(pmf):
         return 0.0

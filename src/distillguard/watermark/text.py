@@ -32,6 +32,7 @@ import hmac
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 from distillguard.watermark.lexicon import (
@@ -58,9 +59,6 @@ _TOKEN = re.compile(
 )  # "$5" is an amount (a number), not the start of math
 # A whitespace-delimited piece that is an address, a path, a domain or an identifier, not prose: kept whole and
 # never marked ("often.perhaps@example.com", "a/b", "do_not", "e.g.", "x.y").
-# A piece is a whitespace run, or a non-space run with the single space after it when a word follows (most of prose:
-# one loop turn per word instead of two).
-_PIECES = re.compile(r"\s+|\S+(?: (?=\S))?")
 _COMPOUND = re.compile(r"[@_]|://|\w[./\\]\w")
 _SENTENCE_END = frozenset(".!?")
 # After a word, these end a sentence (or, ":" included, a line that announces what follows) for the spacing sites.
@@ -78,6 +76,10 @@ _QUOTES_OPEN = frozenset('"“«')
 _JSON_AFTER_BRACKET = frozenset('{["]')
 _URL_WORDS = frozenset({"http", "https", "ftp", "www", "mailto"})
 _MAX_HELD_TOKENS = 12
+# Keyed choices already computed, by (key, class id, context): a key marks many answers, and the same contexts (the
+# previous word of a site: "it", "the", "#") come back in most of them. Cleared when large.
+_CHOICES: dict[tuple[bytes, int, str], int] = {}
+_CHOICES_MAX = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +91,12 @@ class TextKey:
 
     @property
     def key_id(self) -> str:
-        return hashlib.sha256(b"key-id:" + self.secret).hexdigest()[:12]
+        return _key_id(self.secret)
+
+
+@lru_cache(maxsize=1024)
+def _key_id(secret: bytes) -> str:
+    return hashlib.sha256(b"key-id:" + secret).hexdigest()[:12]
 
 
 def derive_key(deployment_secret: bytes, scope: str = "deployment") -> TextKey:
@@ -122,6 +129,93 @@ _ROOT = _trie(CLASSES)
 # (openers): "of", "as", "to" are held back as a possible phrase only where a sentence starts.
 _ROOT_WORDS = frozenset(v[0] for c in CLASSES if not c.opener for v in c.variants)
 _OPENER_WORDS = frozenset(v[0] for c in CLASSES if c.opener for v in c.variants) - _ROOT_WORDS
+
+# A piece is a whitespace run, or a non-space run with the single space after it when a word follows (most of prose:
+# one loop turn per word instead of two).
+_PIECES = re.compile(r"\s+|\S+(?: (?=\S))?")
+# Pieces known to be a plain word, then a comma or semicolon, or the single space after it, or both ("word ",
+# "word, ", "word,"), mapped to the word lowercased; every other piece seen maps to "". Such a word cannot start a
+# site or a URL (or, with the comma, the phrase it starts cannot go on), so with nothing held it is released as it
+# is, in prose or in a protected span, and it leaves no word end behind (the comma or the space ends it). A cache
+# shared by all engines (the same words come back in every answer; a dictionary lookup is cheaper than the checks),
+# cleared when it reaches _PLAIN_MAX entries (a few MB).
+_PLAIN: dict[str, str] = {}
+_PLAIN_MAX = 50_000
+# The same for a plain word alone (at the end of a line or of a streamed chunk), which leaves a word end behind.
+_BARE: dict[str, str] = {}
+# "word. " pieces (".", "!", "?" or ":" after a plain word that is neither an abbreviation nor a single letter, then
+# one space before the next word): the word lowercased and the stop. The space is a spacing site unless the stop is
+# ":" or a lowercase letter follows.
+_STOPPED: dict[str, tuple[str, str]] = {}
+# "word " pieces whose word starts a phrase (and is no site on its own): the word lowercased and the words that
+# continue the phrase. The word is plain unless the next piece starts with one of those.
+_STARTS: dict[str, tuple[str, dict[str, _Trie]]] = {}
+
+
+def _plain_word(piece: str) -> str:
+    """What ``_PLAIN`` holds for a piece (and the entries of ``_BARE`` and ``_STARTS`` it has)."""
+    if len(_PLAIN) >= _PLAIN_MAX:
+        _PLAIN.clear()
+        _BARE.clear()
+        _STARTS.clear()
+        _STOPPED.clear()
+    spaced = piece[-1] == " "
+    word = piece[:-1] if spaced else piece
+    comma = word[-1:] in (",", ";")
+    if comma:
+        word = word[:-1]
+    low = ""
+    if word.isalpha():
+        low = word.lower()
+        node = _ROOT.children.get(low)
+        if low in _URL_WORDS or (node is not None and node.terminals):
+            low = ""  # a one-word site, or a URL: the engine decides
+        elif node is not None and not comma:
+            if spaced:
+                _STARTS[piece] = (low, node.children)
+            low = ""  # a phrase may start here
+        elif not spaced and not comma:
+            _BARE[piece] = low
+            low = ""
+    elif spaced and not comma and word[-1:] in _STOPS and word[:-1].isalpha():
+        stopped = word[:-1].lower()
+        if (
+            stopped not in _ROOT.children
+            and stopped not in _URL_WORDS
+            and len(stopped) > 1
+            and stopped not in _ABBREVIATIONS
+        ):
+            _STOPPED[piece] = (stopped, word[-1])
+    _PLAIN[piece] = low
+    return low
+
+
+# The tokens of a non-space run ("" for an opaque one: an address, a path, an identifier), and the first word of a
+# piece lowercased ("" if it does not start with a word), cached like _PLAIN.
+_SPLIT: dict[str, tuple[str, ...]] = {}
+_LEAD: dict[str, str] = {}
+
+
+def _split(word: str) -> tuple[str, ...]:
+    if word.isalpha():
+        parts: tuple[str, ...] = (word,)
+    elif _COMPOUND.search(word):
+        parts = ()
+    else:
+        parts = tuple(_TOKEN.findall(word))
+    if len(_SPLIT) >= _PLAIN_MAX:
+        _SPLIT.clear()
+    _SPLIT[word] = parts
+    return parts
+
+
+def _lead(piece: str) -> str:
+    match = _TOKEN.match(piece)
+    lead = _lower(match.group()) if match else ""
+    if len(_LEAD) >= _PLAIN_MAX:
+        _LEAD.clear()
+    _LEAD[piece] = lead
+    return lead
 
 
 def _lower(word: str) -> str:
@@ -184,19 +278,29 @@ class Engine:
     # keyed choices ----------------------------------------------------------------------------------
     def choice(self, cls: WordClass, context: str) -> int:
         assert self.key is not None
-        digest = hashlib.blake2b(f"{cls.cid}\x00{context}".encode(), key=self.key.secret, digest_size=8).digest()
-        return int.from_bytes(digest, "big") % len(cls.variants)
+        unit = (self.key.secret, cls.cid, context)
+        chosen = _CHOICES.get(unit)
+        if chosen is None:
+            digest = hashlib.blake2b(f"{cls.cid}\x00{context}".encode(), key=self.key.secret, digest_size=8).digest()
+            chosen = int.from_bytes(digest, "big") % len(cls.variants)
+            if len(_CHOICES) >= _CHOICES_MAX:
+                _CHOICES.clear()
+            _CHOICES[unit] = chosen
+        return chosen
 
     # streaming --------------------------------------------------------------------------------------
     def feed(self, text: str) -> str:
         """Take the next piece of text; return what can be released now."""
         data = self._pending + text
         # Tokenise up to the last whitespace: what follows may be an unfinished word.
-        cut = len(data)
-        while cut > 0 and not data[cut - 1].isspace():
-            cut -= 1
-        self._pending = data[cut:]
-        self._tokens(data[:cut])
+        if not data or data[-1].isspace():
+            self._pending = ""
+        else:
+            self._pending = data.rsplit(None, 1)[-1]
+            if len(self._pending) == len(data):
+                return ""  # no whitespace: nothing to read yet (nothing is waiting in _out between calls)
+            data = data[: len(data) - len(self._pending)]
+        self._tokens(data)
         return self._release()
 
     def flush(self) -> str:
@@ -215,26 +319,103 @@ class Engine:
         out = self._out
         pieces = _PIECES.findall(text)
         last = len(pieces) - 1
+        plain_get = _PLAIN.get
+        split_get = _SPLIT.get
+        lead_get = _LEAD.get
+        starts_get = _STARTS.get
+        bare_get = _BARE.get
+        stopped_get = _STOPPED.get
+        # While nothing is held, plain words (most of prose) are appended with no other work: the state they leave
+        # (the previous word; not a sentence start, nor a stop; a word end unless a comma or a space followed) is
+        # written once, when a piece that needs the engine comes. Inside a protected span (code, math, a quote, JSON)
+        # the same words are not counted as prose (``fast`` is then 2), and only they take the short way.
+        fast = self._fast()
+        prev = ""
+        ended = False
+        words = 0
         for i, piece in enumerate(pieces):
+            if fast:
+                low = plain_get(piece)
+                if low is None:
+                    low = _plain_word(piece)
+                if low:
+                    out.append(piece)
+                    prev = low
+                    ended = False
+                    if fast == 1:
+                        words += 1
+                    continue
+                if piece == " " and (prev or not st.stop):
+                    # A single space (a streamed chunk's last piece) after a word that is not a sentence end.
+                    out.append(piece)
+                    if prev:
+                        ended = False
+                    else:
+                        st.word_end = False
+                    continue
+                bare = bare_get(piece)
+                if bare is not None:
+                    out.append(piece)
+                    prev = bare
+                    ended = fast == 1  # a word end in prose only
+                    if fast == 1:
+                        words += 1
+                    continue
+                start = starts_get(piece) if fast == 1 else None
+                if start is not None:
+                    following = pieces[i + 1]
+                    lead = lead_get(following)
+                    if lead is None:
+                        lead = _lead(following)
+                    if lead not in start[1]:
+                        out.append(piece)
+                        prev = start[0]
+                        ended = False
+                        words += 1
+                        continue
+                stopped = stopped_get(piece) if fast == 1 else None
+                if stopped is not None:
+                    # The word, its stop, and the space after it, settled at once: the next piece is known.
+                    out.append(piece[:-1])
+                    st.prev, stop = stopped
+                    st.sentence_start = stop != ":"
+                    st.word_end = False
+                    st.stop = prev = ""
+                    words += 1
+                    if stop != ":" and not pieces[i + 1][0].islower():
+                        out.append(self._spacing(SENTENCE_SPACE, 0))
+                    else:
+                        out.append(" ")
+                    continue
+                if prev:
+                    st.prev = prev
+                    st.sentence_start = False
+                    st.word_end = ended
+                    st.stop = prev = ""
             if piece[0].isspace():
                 token(piece)
+                fast = self._fast()
                 continue
             spaced = piece[-1] == " "
             word = piece[:-1] if spaced else piece
-            if word.isalpha():
-                parts: Sequence[str] = (word,)
-            elif _COMPOUND.search(word):
+            parts = split_get(word)
+            if parts is None:
+                parts = _split(word)
+            if not parts:
                 self._opaque(word)
-                parts = ()
-            else:
-                parts = _TOKEN.findall(word)
             end = len(parts) - 1
             for j, part in enumerate(parts):
                 # Fast path (most words): with nothing held, a plain word outside any protected span that cannot
                 # start a site here is released at once, as _plain would, without its calls.
-                if part.isalpha() and not self._held and self._space is None and st.json is not None:
+                if (
+                    part.isalpha()
+                    and not self._held
+                    and self._space is None
+                    and st.json is False
+                    and not (st.in_fence or st.in_code or st.in_math or st.in_quote or st.in_url)
+                ):
                     low = part.lower()
-                    if not st.protected and low not in _URL_WORDS:
+                    if low not in _URL_WORDS:
                         node = _ROOT.children.get(low)
                         if node is None:
                             plain = not (st.sentence_start and low in _OPENER_WORDS)
@@ -243,8 +424,12 @@ class Engine:
                         elif j < end:
                             plain = True  # punctuation follows: the phrase cannot go on
                         elif spaced:
-                            lead = _TOKEN.match(pieces[i + 1])  # the next word decides whether the phrase goes on
-                            plain = lead is None or _lower(lead.group()) not in node.children
+                            # The next word decides whether the phrase goes on.
+                            following = pieces[i + 1]
+                            lead = lead_get(following)
+                            if lead is None:
+                                lead = _lead(following)
+                            plain = lead not in node.children
                         else:
                             plain = i < last and pieces[i + 1] != " "  # a line break or wider space follows
                         if plain:
@@ -257,7 +442,27 @@ class Engine:
                             continue
                 token(part)
             if spaced:
-                token(" ")
+                if not self._held and self._space is None and not st.stop:
+                    out.append(" ")  # what _token does with a single space, without the call
+                    st.in_url = False
+                    st.word_end = False
+                else:
+                    token(" ")
+            fast = self._fast()
+        if prev:
+            st.prev = prev
+            st.sentence_start = False
+            st.word_end = ended
+            st.stop = ""
+        self.words += words
+
+    def _fast(self) -> int:
+        """Whether plain words can be appended as they come: 1 in prose, 2 in a protected span, 0 if not at all
+        (a phrase or a spacing site held, a URL, or the first token not yet seen)."""
+        st = self.state
+        if self._held or self._space is not None or st.in_url or st.json is None:
+            return 0
+        return 2 if st.json or st.in_fence or st.in_code or st.in_math or st.in_quote else 1
 
     def _opaque(self, piece: str) -> None:
         """An address, path or identifier: released as it is; it ends any phrase being held."""
