@@ -13,6 +13,7 @@ import pytest
 from distillguard.config import DetectConfig, EventsConfig, RespondConfig, Settings, UpstreamConfig
 from distillguard.gateway.app import Gateway, build_app
 from distillguard.mock_upstream.server import running_mock
+from distillguard.watermark.checks import list_checks
 
 MEMBERS = ["a1", "a2", "a3"]
 
@@ -253,6 +254,34 @@ async def test_audit_and_verify(env: Env) -> None:
         "intact": False,
         "first_broken": 6,
     }
+
+
+async def test_watermark_detection_is_recorded_as_a_check_when_it_names_a_subject(env: Env) -> None:
+    c, h = env.client, env.admin
+    text = "The answer is four. It follows from adding two and two, as the table shows."
+    plain = await c.post("/admin/v1/watermark/detect", headers=h, json={"text": text})
+    assert plain.status_code == 200 and "check_id" not in plain.json()
+    assert list_checks(env.gw.store.engine) == []
+    named = await c.post(
+        "/admin/v1/watermark/detect", headers=h, json={"text": text, "accounts": ["a1"], "subject": "account:a1"}
+    )
+    assert named.status_code == 200, named.text
+    [check] = list_checks(env.gw.store.engine)
+    assert check["check_id"] == named.json()["check_id"] and check["actor"] == "reviewer:alice"
+    assert check["subject"] == {"kind": "account", "id": "a1"} and check["p_value"] == named.json()["p_value"]
+    error(
+        await c.post("/admin/v1/watermark/detect", headers=h, json={"text": text, "subject": "x"}),
+        400,
+        "invalid_value",
+        "subject",
+    )
+    error(
+        await c.post("/admin/v1/watermark/detect", headers=h, json={"text": text, "subject": ["account:a1"]}),
+        400,
+        "invalid_value",
+        "subject",
+    )
+    assert len(list_checks(env.gw.store.engine)) == 1
 
 
 async def test_respond_disabled_answers_404(tmp_path: Path) -> None:

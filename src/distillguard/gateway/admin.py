@@ -26,6 +26,7 @@ from distillguard.gateway.errors import GatewayError, invalid
 from distillguard.gateway.responses import BytesResponse
 from distillguard.gateway.validation import parse_json_body, too_large
 from distillguard.respond.book import CaseBook, CaseError, CaseStatus
+from distillguard.watermark.checks import CheckError, parse_subject, record_check
 from distillguard.watermark.result import DEFAULT_ALPHA
 from distillguard.watermark.text import detect
 
@@ -248,10 +249,19 @@ class AdminAPI:
         return _json({"object": "list", "data": rows})
 
     async def watermark_detect(self, request: Request) -> ASGIApp:
-        """POST /admin/v1/watermark/detect {"text", "accounts"?, "clusters"?, "alpha"?}: the text watermark's
-        detector."""
-        await self._reviewer(request)
+        """POST /admin/v1/watermark/detect {"text", "accounts"?, "clusters"?, "alpha"?, "subject"?}: the text
+        watermark's detector. With ``subject`` ("account:ID", "campaign:ID", "model:NAME" or "text:LABEL") the
+        result is recorded as a check about it (``check_id`` in the answer), for the console and evidence packs."""
+        _, reviewer = await self._reviewer(request)
         body = await self._body(request)
+        subject = None
+        if body.get("subject") is not None:
+            if not isinstance(body["subject"], str):
+                raise invalid("`subject` must be a string such as 'account:ID'.", "subject")
+            try:
+                subject = parse_subject(body["subject"])
+            except CheckError as exc:
+                raise invalid(str(exc), "subject") from None
         text = body.get("text")
         if not isinstance(text, str):
             raise GatewayError(
@@ -272,7 +282,22 @@ class AdminAPI:
             raise invalid("`alpha` must be a number between 0 and 1.", "alpha")
         keys = self.gateway.watermarks.keys_for(accounts, clusters)
         result = await run_in_threadpool(detect, text, keys, float(alpha))
-        return _json(result.to_json())
+        payload = result.to_json()
+        if subject is not None:
+            subject_kind, subject_id = subject
+            payload["check_id"] = await run_in_threadpool(
+                lambda: record_check(
+                    self.gateway.store.engine,
+                    kind="watermark",
+                    subject_kind=subject_kind,
+                    subject_id=subject_id,
+                    actor="reviewer:" + reviewer,
+                    detected=result.detected,
+                    p_value=result.p_value,
+                    result=result.to_json(),
+                )
+            )
+        return _json(payload)
 
     # the customer's side ----------------------------------------------------------------------------
     async def appeal(self, request: Request) -> ASGIApp:

@@ -63,8 +63,17 @@ def group_key_from(config: IntelConfig, data_dir: Path) -> GroupKey | None:
     return None
 
 
-def load_member(config: IntelConfig, data_dir: Path) -> Member:
+def signing_key_path(config: IntelConfig, data_dir: Path) -> Path:
+    """Where this deployment's Ed25519 signing key lives (intel objects and evidence packs are signed with it)."""
     path = Path(config.signing_key_file)
-    private = load_or_create_signing_key(path if path.is_absolute() else data_dir / path)
-    identity = identity_id_for(public_key_text(private.public_key()))
-    return Member(config.provider_name, Signer(identity, private), group_key_from(config, data_dir))
+    return path if path.is_absolute() else data_dir / path
+
+
+def load_signer(config: IntelConfig, data_dir: Path) -> Signer:
+    """This deployment's signer: its signing key (made on first use) and the identity that follows from it."""
+    private = load_or_create_signing_key(signing_key_path(config, data_dir))
+    return Signer(identity_id_for(public_key_text(private.public_key())), private)
+
+
+def load_member(config: IntelConfig, data_dir: Path) -> Member:
+    return Member(config.provider_name, load_signer(config, data_dir), group_key_from(config, data_dir))

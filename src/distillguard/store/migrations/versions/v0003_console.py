@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("calls", sa.BigInteger, nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
-    op.create_index("ix_scores_risk", "scores", ["risk"])
+    op.create_index("ix_scores_risk", "scores", ["risk", "account_id"])
     op.create_index("ix_scores_verdict_risk", "scores", ["verdict", "risk"])
     op.create_table(
         "score_history",
@@ -64,7 +64,7 @@ def upgrade() -> None:
         sa.Column("link_strength", sa.Float, nullable=True),
     )
     op.create_index("ix_campaign_members_account", "campaign_members", ["account_id"])
-    op.create_index("ix_audit_log_at", "audit_log", ["at"])
+    op.create_index("ix_audit_log_at", "audit_log", ["at", "action"])
     op.create_table(
         "checks",
         sa.Column("check_id", sa.String(32), primary_key=True),
