@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from distillguard.clusters import campaign as campaign_module
 from distillguard.clusters.evidence import Context, link
 from distillguard.clusters.find import build_profiles, find_campaigns
 from distillguard.clusters.network import address_keys
@@ -162,3 +163,28 @@ def test_a_rare_client_fingerprint_links_and_a_common_one_does_not() -> None:
     assert shared.strength > 0.5
     # The header order alone, common to all 40 accounts, is no evidence at all.
     assert link(0, 1, profiles["acc-2"], profiles["acc-3"], ctx).evidence == ()
+
+
+def test_campaign_json_carries_its_links_strongest_first_and_bounded(
+    traffic: tuple[list[Row], dict[str, Account]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows, accounts = traffic
+    campaigns, _ = find_campaigns(lambda: rows, accounts, OnlineScorer())
+    alpha = next(c for c in campaigns if c.members[0].startswith("alpha")).to_json()
+    links = alpha["links"]
+    members = {m["account_id"] for m in alpha["members"]}
+    assert links and alpha["links_omitted"] == 0
+    weights = [lk["weight"] for lk in links]
+    assert weights == sorted(weights, reverse=True)
+    for lk in links:
+        assert {lk["a"], lk["b"]} <= members and lk["a"] != lk["b"]
+        assert abs(lk["weight"] - sum(e["score"] for e in lk["evidence"])) < 0.01
+        assert {e["category"] for e in lk["evidence"]} & {"content", "behaviour"}  # only admissible links
+        assert all(set(e) == {"kind", "category", "score", "detail"} and e["detail"] for e in lk["evidence"])
+    kinds = {e["kind"] for lk in links for e in lk["evidence"]}
+    assert {"shared_payment", "shared_system_prompt", "synchronised"} <= kinds
+
+    monkeypatch.setattr(campaign_module, "MAX_LINKS", 3)
+    bounded, _ = find_campaigns(lambda: rows, accounts, OnlineScorer())
+    capped = next(c for c in bounded if c.members[0].startswith("alpha")).to_json()
+    assert capped["links"] == links[:3] and capped["links_omitted"] == len(links) - 3

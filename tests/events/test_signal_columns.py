@@ -24,6 +24,7 @@ from distillguard.events.signals import (
     to_object,
 )
 from distillguard.events.sqlite import SQLiteEventLog, iter_events
+from tests.events.first_release import FIRST_RELEASE_EVENTS
 
 BODY = {
     "model": "m",
@@ -104,13 +105,7 @@ def test_an_older_event_log_is_migrated_in_place(tmp_path: Path, signals: Reques
     db = tmp_path / "events.db"
     conn = sqlite3.connect(db)
     # The table as the first release created it (no signal columns), with one event in it.
-    conn.execute(
-        "CREATE TABLE events (event_id TEXT NOT NULL, ts_us INTEGER NOT NULL, account_id TEXT NOT NULL, key_id TEXT,"
-        " org_id TEXT, client_ip TEXT, user_agent TEXT, endpoint TEXT NOT NULL, model TEXT, upstream TEXT,"
-        " stream INTEGER NOT NULL, request BLOB NOT NULL, status INTEGER NOT NULL, prompt_tokens INTEGER,"
-        " completion_tokens INTEGER, finish_reason TEXT, text TEXT, text_sha256 TEXT, latency_ms REAL,"
-        " ttft_ms REAL, error_code TEXT, extra BLOB, schema_version INTEGER NOT NULL)"
-    )
+    conn.execute(FIRST_RELEASE_EVENTS)
     conn.execute(
         "INSERT INTO events (event_id, ts_us, account_id, endpoint, stream, request, status, schema_version)"
         " VALUES ('req_old', 1, 'acc', '/v1/chat/completions', 0, X'7b7d', 200, 1)"

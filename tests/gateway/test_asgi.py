@@ -3,35 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
-from distillguard.config import EventsConfig, Settings, UpstreamConfig
 from distillguard.gateway.app import Gateway, build_app
-from distillguard.mock_upstream.server import running_mock
-
-
-@pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[tuple[Gateway, str]]:
-    async with running_mock() as base_url:
-        gw = Gateway(
-            Settings(
-                data_dir=tmp_path,
-                upstreams=[UpstreamConfig(base_url=base_url)],
-                events=EventsConfig(flush_interval_ms=10),
-            )
-        )
-        gw.store.upsert_account("acct")
-        _, key = gw.store.create_key("acct")
-        await gw.startup()
-        try:
-            yield gw, key
-        finally:
-            await gw.shutdown()
 
 
 def scope(path: str, key: str, method: str = "POST") -> dict[str, Any]:

@@ -228,3 +228,15 @@ def test_checks_and_writes_of_concurrent_writers_do_not_interleave(
     assert actions.count("case_confirmed") == 1 and actions.count("level_confirmed") == 1
     assert len(list(books[0].labels())) == 1  # one decision, one label
     assert books[0].verify()[1] is None
+
+
+def test_standings_of_many_accounts_come_in_the_order_asked_with_allow_for_the_unknown(book: CaseBook) -> None:
+    responder = Responder(RespondConfig(), book, watch_scorer=True)
+    moved = [f"acc{i}" for i in range(0, 1200, 2)]  # more than one IN chunk
+    responder.on_verdicts([Verdict(a, "throttle", 0.6, ["cot_elicitation"], 1 * S) for a in moved])
+    responder.sync(2 * S)
+    asked = [f"acc{i}" for i in reversed(range(1200))]
+    got = book.standings_of(asked)
+    assert [s.account_id for s in got] == asked
+    assert [s.level for s in got] == [book.standing(a).level for a in asked]
+    assert {s.level for s in got} == {"throttle", "allow"}

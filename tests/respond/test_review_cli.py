@@ -219,6 +219,10 @@ def test_import_campaigns_opens_cases_at_or_above_the_minimum(tmp_path: Path) ->
             "verdict": verdict,
             "evidence": [{"kind": "shared_payment", "links": 2}, {"kind": "template", "links": 1}],
             "members": [{"account_id": m, "link_strength": 1.0, "verdict": verdict} for m in members],
+            "events": 40,
+            "tokens": 9000,
+            "first_seen": "2026-11-24T10:00:00.000000Z",
+            "last_seen": "2026-11-24T11:00:00.000000Z",
         }
 
     path = tmp_path / "verdicts.clusters.jsonl"
@@ -237,6 +241,10 @@ def test_import_campaigns_opens_cases_at_or_above_the_minimum(tmp_path: Path) ->
     book = book_of(Path(d))
     assert book.standing("z1").level == "allow"
     assert book.audit(0, 1)[0].actor == "operator:tester"
+    # Every campaign of the file is kept in the store for the console, cases or not.
+    with sqlite3.connect(Path(d) / "state.db") as db:
+        stored = dict(db.execute("SELECT cluster_id, size FROM campaigns").fetchall())
+    assert stored == {"clu_a": 3, "clu_b": 2, "clu_c": 1}
 
     # Importing again updates the open cases, it does not open new ones.
     again = run_json("review", "import-campaigns", "-d", d, str(path), "--min-level", "watch")

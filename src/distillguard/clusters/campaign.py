@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from distillguard.clusters.evidence import KINDS
+from distillguard.clusters.evidence import KINDS, Link
 from distillguard.clusters.graph import Community
 from distillguard.clusters.profile import AccountProfile
 from distillguard.detect.reasons import Reason
@@ -31,6 +31,9 @@ EXAMPLES_PER_KIND = 3
 # The weight of the campaign reason at full share: above the scorer's bar for an explained verdict.
 CAMPAIGN_REASON_WEIGHT = 2.0
 FLUSH_EVERY = 256
+# Member pairs kept with their evidence (the strongest): the console draws them, an evidence pack cites them. A
+# campaign of 20,000 accounts has tens of thousands; the rest are counted in ``links_omitted``.
+MAX_LINKS = 2000
 
 
 @dataclass
@@ -45,6 +48,9 @@ class Campaign:
     capabilities: dict[str, int]
     evidence: list[dict[str, Any]]
     unavailable: dict[str, int]
+    # The linked member pairs, strongest first (at most MAX_LINKS), and how many more there were.
+    links: list[dict[str, Any]] = field(default_factory=list)
+    links_omitted: int = 0
     score: Score | None = None
     first_flagged_us: int | None = None
     member_verdicts: dict[str, Verdict] = field(default_factory=dict)
@@ -79,6 +85,8 @@ class Campaign:
                 {"account_id": m, "link_strength": round(self.strength[m], 3), "verdict": self.member_verdicts.get(m)}
                 for m in self.members
             ],
+            "links": self.links,
+            "links_omitted": self.links_omitted,
         }
 
 
@@ -108,6 +116,7 @@ def describe(community: Community, profiles: list[AccountProfile]) -> Campaign:
         }
         for kind, count in sorted(tally.items(), key=lambda kv: -kv[1] * KINDS[kv[0]].weight)
     ]
+    links = sorted(community.links, key=lambda lk: (-lk.weight, lk.a, lk.b))
     unavailable: Counter[str] = Counter()
     for p in members:
         unavailable.update(p.unavailable())
@@ -125,7 +134,22 @@ def describe(community: Community, profiles: list[AccountProfile]) -> Campaign:
         capabilities=dict(domains.most_common()),
         evidence=evidence,
         unavailable=dict(unavailable),
+        links=[edge(lk, profiles) for lk in links[:MAX_LINKS]],
+        links_omitted=max(0, len(links) - MAX_LINKS),
     )
+
+
+def edge(lk: Link, profiles: list[AccountProfile]) -> dict[str, Any]:
+    """A link as the console and evidence packs show it: the two accounts, its weight, and each piece of evidence."""
+    return {
+        "a": profiles[lk.a].account_id,
+        "b": profiles[lk.b].account_id,
+        "weight": round(lk.weight, 3),
+        "evidence": [
+            {"kind": e.kind, "category": KINDS[e.kind].category, "score": round(e.score, 3), "detail": e.detail}
+            for e in sorted(lk.evidence, key=lambda e: -e.score)
+        ],
+    }
 
 
 def judge(
@@ -165,6 +189,13 @@ def judge(
         campaign.first_flagged_us = first
 
 
+def suspicious(own: Score, thresholds: Mapping[Verdict, float] = DEFAULT_THRESHOLDS) -> bool:
+    """Whether an account's own score (the learned model's, or the rules' without a model) reaches ``watch``: the
+    condition for its campaign to bear on it (:func:`inherit`)."""
+    suspicion = own.model_risk if own.model_risk is not None else own.risk
+    return suspicion >= thresholds.get("watch", 0.0)
+
+
 def inherit(
     own: Score, campaign: Campaign, thresholds: Mapping[Verdict, float] = DEFAULT_THRESHOLDS
 ) -> tuple[float, Verdict, Reason | None]:
@@ -179,8 +210,7 @@ def inherit(
     if campaign.score is None or campaign.verdict not in FLAGGED:
         return own.risk, own.verdict, None
     share = campaign.share(own.account_id)
-    suspicion = own.model_risk if own.model_risk is not None else own.risk
-    eligible = suspicion >= thresholds.get("watch", 0.0)
+    eligible = suspicious(own, thresholds)
     inherited = campaign.score.risk * share if eligible else 0.0
     why = "" if eligible else "; not applied: this account's own traffic does not look suspicious"
     reason = Reason(

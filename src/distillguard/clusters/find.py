@@ -45,11 +45,17 @@ def find_campaigns(
     a log far larger than memory can be streamed from disk both times.
     """
     profiles = build_profiles(rows(), accounts)
+    campaigns, stats = link_campaigns(profiles, seed)
+    judge(campaigns, rows(), profiles, scorer)
+    rank_campaigns(campaigns)
+    return campaigns, stats
+
+
+def link_campaigns(profiles: Mapping[str, AccountProfile], seed: int = 0) -> tuple[list[Campaign], ClusterStats]:
+    """The campaigns among the profiled accounts, described but not yet judged (however the profiles were built)."""
     ordered = [profiles[a] for a in sorted(profiles)]
     found, pairs = communities(ordered, seed)
     campaigns = [describe(c, ordered) for c in found]
-    judge(campaigns, rows(), profiles, scorer)
-    campaigns.sort(key=lambda c: (-(c.score.risk if c.score else 0.0), -len(c.members)))
     stats = ClusterStats(
         accounts=len(ordered),
         pairs_tested=pairs,
@@ -58,3 +64,8 @@ def find_campaigns(
         clustered_accounts=sum(len(c.members) for c in campaigns),
     )
     return campaigns, stats
+
+
+def rank_campaigns(campaigns: list[Campaign]) -> None:
+    """Judged campaigns, riskiest (then largest) first."""
+    campaigns.sort(key=lambda c: (-(c.score.risk if c.score else 0.0), -len(c.members)))

@@ -38,7 +38,16 @@ def recipe(s: RequestSignals) -> str | None:
     recipe across members even when every item, and so every template, differs; None for other requests."""
     if not (s.cot or s.training_data or s.rubric or s.logprob_harvest):
         return None
-    parts = (s.cot, s.training_data, s.rubric, s.logprob_harvest, s.max_tokens, s.temperature, s.top_logprobs, s.n)
+    return recipe_key(
+        (s.cot, s.training_data, s.rubric, s.logprob_harvest, s.max_tokens, s.temperature, s.top_logprobs, s.n)
+    )
+
+
+RecipeParts = tuple[str | None, str | None, str | None, bool, int | None, float | None, int | None, int]
+
+
+def recipe_key(parts: RecipeParts) -> str:
+    """A recipe as text: (cot, training_data, rubric, logprob_harvest, max_tokens, temperature, top_logprobs, n)."""
     return "|".join(map(str, parts))
 
 

@@ -14,7 +14,8 @@ from rich.table import Table
 from distillguard.detect.signals import extract
 from distillguard.events.jsonl import read_jsonl
 from distillguard.events.readers import Client, Row
-from distillguard.events.sqlite import EVENTS_DB, iter_events
+from distillguard.events.schema import UNAUTHENTICATED
+from distillguard.events.sqlite import EVENTS_DB, iter_replay
 
 
 def campaigns_path(verdicts: Path) -> Path:
@@ -28,18 +29,31 @@ def read_campaigns(path: Path) -> list[dict[str, Any]]:
     return read_jsonl(path)
 
 
-def event_rows(data_dir: Path) -> Iterator[Row]:
-    """The events of a gateway's data directory as rows, in time order; signals from the log, else computed."""
-    for e in iter_events(data_dir / EVENTS_DB):
-        signals = e.signals
+def event_rows(data_dir: Path, since_us: int | None = None) -> Iterator[Row]:
+    """The events of a gateway's data directory (from ``since_us`` on) as rows, in time order; signals from the log,
+    else computed. Calls without a valid key are left out: they belong to no account."""
+    for (
+        ts_us,
+        account_id,
+        status,
+        prompt,
+        completion,
+        model,
+        ip,
+        agent,
+        fingerprint,
+        tls,
+        endpoint,
+    ), signals, request in iter_replay(data_dir / EVENTS_DB, since_us):
+        if account_id == UNAUTHENTICATED:
+            continue
         if signals is None:
             try:
-                body = orjson.loads(e.request_raw)
+                body = orjson.loads(request or b"{}")
             except orjson.JSONDecodeError:
                 body = {}
-            signals = extract(body if isinstance(body, dict) else {}, e.endpoint)
-        client = Client(e.client_ip, e.user_agent, e.client_fingerprint, tls=e.client_tls)
-        yield e.ts_us, e.account_id, e.status, e.prompt_tokens, e.completion_tokens, e.model, signals, client
+            signals = extract(body if isinstance(body, dict) else {}, endpoint)
+        yield ts_us, account_id, status, prompt, completion, model, signals, Client(ip, agent, fingerprint, tls=tls)
 
 
 def render(campaigns: list[dict[str, Any]], console: Console, examples: int = 3) -> None:

@@ -1,7 +1,9 @@
-"""``distillguard analyze``: an event log in, one verdict per account out.
+"""``distillguard analyze``: an event log in, one verdict per account out (the embedded engine; distillguard.batch
+has the Spark one, which writes the same files through :func:`write_results`).
 
 1. Read the log in chunks; worker processes parse each line and compute its request signals (the costly part),
-   unless the event carries signals of the current version (events exported from the gateway's log do).
+   unless the event carries signals of the current version (events exported from the gateway's log do). An archive
+   directory (Parquet, from ``distillguard ingest``) is read through ``batch.archive`` instead.
 2. Replay the records in time order through the online scorer, exactly as the gateway would have seen them, to
    learn when each account would first have been flagged.
 3. Score every account on all it did (the batch pass) and write one JSON object per account.
@@ -11,8 +13,10 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -21,9 +25,9 @@ import orjson
 
 from distillguard.clusters.campaign import Campaign
 from distillguard.clusters.find import find_campaigns
-from distillguard.clusters.members import settle
+from distillguard.clusters.members import Outcome, settle
 from distillguard.detect.model import RiskModel
-from distillguard.detect.scorer import AccountInfo, OnlineScorer
+from distillguard.detect.scorer import AccountInfo, OnlineScorer, Score
 from distillguard.detect.signals import extract
 from distillguard.events.readers import READERS, Record, Row, Skip
 from distillguard.store.accounts_file import read_accounts
@@ -45,6 +49,16 @@ class AnalyzeReport:
     verdicts: dict[str, int] = field(default_factory=dict)
     campaigns: int = 0
     clustered: int = 0
+    # Wall-clock seconds per stage (read, accounts, campaigns, write), as each engine names them.
+    stages: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = round(self.stages.get(name, 0.0) + time.perf_counter() - started, 3)
 
 
 def _process_chunk(args: tuple[str, bool, list[bytes]]) -> tuple[list[Row], dict[str, int]]:
@@ -150,29 +164,54 @@ def analyze(
     clusters: bool = True,
     clusters_out: Path | IO[bytes] | None = None,
 ) -> AnalyzeReport:
-    """Verdicts of every account of ``events`` to ``out``; with ``clusters``, campaigns are found, judged and
-    their members' verdicts raised (and the campaigns written to ``clusters_out`` when given)."""
+    """Verdicts of every account of ``events`` (a JSONL log, or an archive directory of Parquet files) to ``out``;
+    with ``clusters``, campaigns are found, judged and their members' verdicts raised (and the campaigns written to
+    ``clusters_out`` when given)."""
     report = AnalyzeReport()
     metadata = {a.account_id: a for a in read_accounts(accounts)} if accounts is not None else {}
-    rows = read_rows(events, input_format, report, workers, progress, recompute_signals)
-    report.out_of_order = sum(1 for a, b in itertools.pairwise(rows) if b[0] < a[0])
-    rows.sort(key=lambda r: r[0])  # stable: equal timestamps keep file order
-    scorer = OnlineScorer(model=model, accounts={a: AccountInfo(m.created_at, m.verified) for a, m in metadata.items()})
-    observe, flush = scorer.observe, scorer.flush
-    for i, (ts_us, account_id, status, prompt_tokens, completion_tokens, model_name, signals, _) in enumerate(rows, 1):
-        observe(account_id, ts_us, signals, status, prompt_tokens, completion_tokens, model_name)
-        if i % FLUSH_EVERY == 0:
-            flush()
-    flush()
-    report.events = len(rows)
-    results = scorer.final_scores()
-    report.accounts = len(results)
+    with report.stage("read"):
+        if events.is_dir() and input_format == "native":
+            from distillguard.batch.archive import archive_rows  # pyarrow: loaded only for an archive
+
+            rows = archive_rows(events, recompute_signals, progress)
+        else:
+            rows = read_rows(events, input_format, report, workers, progress, recompute_signals)
+        report.out_of_order = sum(1 for a, b in itertools.pairwise(rows) if b[0] < a[0])
+        rows.sort(key=lambda r: r[0])  # stable: equal timestamps keep file order
+    with report.stage("accounts"):
+        info = {a: AccountInfo(m.created_at, m.verified) for a, m in metadata.items()}
+        scorer = OnlineScorer(model=model, accounts=info)
+        observe, flush = scorer.observe, scorer.flush
+        for i, (ts_us, account_id, status, prompt, completion, model_name, signals, _) in enumerate(rows, 1):
+            observe(account_id, ts_us, signals, status, prompt, completion, model_name)
+            if i % FLUSH_EVERY == 0:
+                flush()
+        flush()
+        report.events = len(rows)
+        results = scorer.final_scores()
     campaigns: list[Campaign] = []
-    if clusters:
-        campaigns, _ = find_campaigns(lambda: rows, metadata, OnlineScorer(model=model))
-        report.campaigns = len(campaigns)
-        report.clustered = sum(len(c.members) for c in campaigns)
-    outcomes = settle(results, campaigns, rows)
+    with report.stage("campaigns"):
+        if clusters:
+            campaigns, _ = find_campaigns(lambda: rows, metadata, OnlineScorer(model=model))
+        outcomes = settle(results, campaigns, rows)
+    with report.stage("write"):
+        write_results(report, results, campaigns, outcomes, out, clusters_out)
+    return report
+
+
+def write_results(
+    report: AnalyzeReport,
+    results: list[tuple[Score, int | None, int | None]],
+    campaigns: list[Campaign],
+    outcomes: Mapping[str, Outcome],
+    out: Path | IO[bytes],
+    clusters_out: Path | IO[bytes] | None,
+) -> None:
+    """One verdict line per account (``results`` order) to ``out``, the campaigns to ``clusters_out``; the counts
+    go to ``report``. Shared by every engine, so their files differ only if their figures do."""
+    report.accounts = len(results)
+    report.campaigns = len(campaigns)
+    report.clustered = sum(len(c.members) for c in campaigns)
     lines = []
     for score, _, _ in results:
         outcome = outcomes[score.account_id]
@@ -191,7 +230,6 @@ def analyze(
     _write(out, lines)
     if clusters_out is not None:
         _write(clusters_out, [orjson.dumps(c.to_json()) + b"\n" for c in campaigns])
-    return report
 
 
 def _write(out: Path | IO[bytes], lines: list[bytes]) -> None:

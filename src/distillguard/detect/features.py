@@ -16,9 +16,19 @@ from distillguard.detect.signals import DOMAINS, RequestSignals
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
-_TEMPLATE_CAP = 512
-_CONTENT_CAP = 4096
-_MODEL_CAP = 32
+# What the bounded state keeps of an account: the first N distinct items of each kind (batch engines that
+# aggregate elsewhere keep the same ones, distillguard.batch.features).
+TEMPLATE_CAP = 512
+CONTENT_CAP = 4096
+MODEL_CAP = 32
+LANGUAGE_CAP = 64
+SYSTEM_PROMPT_CAP = 64
+ACTIVE_HOURS_CAP = 24 * 366
+# Models the clock remembers (a later model's release time is the time of each of its calls).
+CLOCK_MODEL_CAP = 10_000
+# "Busy": this many calls in one minute, the pace of a script rather than a person.
+BUSY_MINUTE_CALLS = 10
+LONG_MAX_TOKENS = 4096
 # A model counts as newly released when the whole log first sees it this long after the log began.
 NEW_MODEL_AFTER_US = DAY_US
 PIVOT_WINDOW_US = 24 * HOUR_US
@@ -73,7 +83,7 @@ class ModelClock:
             return None
         first = self.first_seen.get(model)
         if first is None:
-            if len(self.first_seen) < 10_000:
+            if len(self.first_seen) < CLOCK_MODEL_CAP:
                 self.first_seen[model] = ts_us
             first = ts_us
         return first if first - self.log_start_us >= NEW_MODEL_AFTER_US else None
@@ -144,7 +154,7 @@ class AccountState:
         self.events += 1
         hour_index = ts_us // HOUR_US
         self.hours[hour_index % 24] += 1
-        if len(self.active_hours) < 24 * 366:
+        if len(self.active_hours) < ACTIVE_HOURS_CAP:
             self.active_hours.add(hour_index)
         minute = ts_us // 60_000_000
         if minute != self.minute:
@@ -160,18 +170,18 @@ class AccountState:
         self.completion_tokens += c
         self.tokens += p + c
 
-        if sig.template_id in self.templates or len(self.templates) < _TEMPLATE_CAP:
+        if sig.template_id in self.templates or len(self.templates) < TEMPLATE_CAP:
             self.templates[sig.template_id] += 1
         if sig.content_sig in self.contents:
             self.repeats += 1
-        elif len(self.contents) < _CONTENT_CAP:
+        elif len(self.contents) < CONTENT_CAP:
             self.contents.add(sig.content_sig)
         self.domains[sig.domain] += 1
-        if len(self.languages) < 64:
+        if len(self.languages) < LANGUAGE_CAP:
             self.languages.add(sig.language)
         if sig.system_prompt_hash is not None:
             self.with_system += 1
-            if len(self.system_prompts) < 64:
+            if len(self.system_prompts) < SYSTEM_PROMPT_CAP:
                 self.system_prompts.add(sig.system_prompt_hash)
         self.single_turn += sig.user_turns <= 1
         self.cot += sig.cot is not None
@@ -180,9 +190,9 @@ class AccountState:
         self.logprob_harvest += sig.logprob_harvest
         self.benchmark += sig.benchmark is not None
         self.tools += sig.tools
-        self.long_max_tokens += (sig.max_tokens or 0) >= 4096
+        self.long_max_tokens += (sig.max_tokens or 0) >= LONG_MAX_TOKENS
         self.temperature_zero += sig.temperature == 0
-        if model is not None and (model in self.model_events or len(self.model_events) < _MODEL_CAP):
+        if model is not None and (model in self.model_events or len(self.model_events) < MODEL_CAP):
             self.model_events[model] += 1
             if (
                 released_us is not None
@@ -195,33 +205,123 @@ class AccountState:
     def _close_minute(self) -> None:
         if self.minute_count:
             self.minutes += 1
-            # "Busy": ten or more calls in one minute, the pace of a script rather than a person.
-            self.busy_minutes += self.minute_count >= 10
+            self.busy_minutes += self.minute_count >= BUSY_MINUTE_CALLS
 
     @property
     def served(self) -> int:
         return self.events - self.rate_limited
 
+    def totals(self) -> FeatureTotals:
+        """What the features are computed from, as of the last event."""
+        return FeatureTotals(
+            events=self.events,
+            rate_limited=self.rate_limited,
+            tokens=self.tokens,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            last_us=self.last_us,
+            created_us=self.created_us,
+            verified=self.verified,
+            gap_n=self.gap_n,
+            gap_mean=self.gap_mean,
+            gap_m2=self.gap_m2,
+            hours=list(self.hours),
+            active_hours=len(self.active_hours),
+            active_hours_of_day=len({h % 24 for h in self.active_hours}),
+            top_template=self.templates.most_common(1)[0][1] if self.templates else 0,
+            templates=len(self.templates),
+            contents=len(self.contents),
+            repeats=self.repeats,
+            domains=list(self.domains.values()),
+            languages=len(self.languages),
+            system_prompts=len(self.system_prompts),
+            with_system=self.with_system,
+            single_turn=self.single_turn,
+            cot=self.cot,
+            training_data=self.training_data,
+            rubric=self.rubric,
+            logprob_harvest=self.logprob_harvest,
+            benchmark=self.benchmark,
+            tools=self.tools,
+            long_max_tokens=self.long_max_tokens,
+            temperature_zero=self.temperature_zero,
+            minutes=self.minutes + (self.minute_count > 0),
+            busy_minutes=self.busy_minutes + (self.minute_count >= BUSY_MINUTE_CALLS),
+            pivot_at_events=self.pivot_at_events if self.pivot_model is not None else None,
+            pivot_events=self.model_events[self.pivot_model] if self.pivot_model is not None else 0,
+        )
+
+    def vector(self, now_us: int | None = None) -> list[float]:
+        """The features, in :data:`FEATURES` order."""
+        return self.totals().vector(now_us)
+
+    def features(self, now_us: int | None = None) -> dict[str, float]:
+        return dict(zip(FEATURES, self.vector(now_us), strict=True))
+
+
+@dataclass(slots=True)
+class FeatureTotals:
+    """Everything the features are computed from: an account's totals, however they were aggregated (the streaming
+    :class:`AccountState` above, or a DataFrame job over the event archive in :mod:`distillguard.batch`).
+
+    Counts of distinct items are those the bounded state keeps (the first N distinct ones); ``domains`` are the
+    events per capability domain in order of first use (the order the entropy is summed in).
+    """
+
+    events: int
+    rate_limited: int
+    tokens: int
+    prompt_tokens: int
+    completion_tokens: int
+    last_us: int
+    created_us: int | None
+    verified: bool
+    gap_n: int
+    gap_mean: float
+    gap_m2: float
+    hours: list[int]  # events per hour of the day (UTC)
+    active_hours: int  # distinct clock hours with events
+    active_hours_of_day: int  # distinct hours of the day among them
+    top_template: int  # events of the most used template
+    templates: int
+    contents: int
+    repeats: int
+    domains: list[int]
+    languages: int
+    system_prompts: int
+    with_system: int
+    single_turn: int
+    cot: int
+    training_data: int
+    rubric: int
+    logprob_harvest: int
+    benchmark: int
+    tools: int
+    long_max_tokens: int
+    temperature_zero: int
+    minutes: int  # distinct minutes with events
+    busy_minutes: int  # of them, those with ten or more
+    pivot_at_events: int | None  # the event (1-based) that moved to a newly released model, if one did
+    pivot_events: int  # events on that model
+
     def vector(self, now_us: int | None = None) -> list[float]:
         """The features, in :data:`FEATURES` order."""
         now_us = self.last_us if now_us is None else now_us
         n = max(self.events, 1)
-        served = max(self.served, 1)
-        span_hours = max(len(self.active_hours), 1)
+        served = max(self.events - self.rate_limited, 1)
+        span_hours = max(self.active_hours, 1)
         age_days = (now_us - self.created_us) / DAY_US if self.created_us is not None else -1.0
         gap_std = math.sqrt(self.gap_m2 / self.gap_n) if self.gap_n > 1 else 0.0
         gap_cv = gap_std / self.gap_mean if self.gap_mean > 0 else 0.0
         total_hours = sum(self.hours) or 1
         hour_entropy = -sum(h / total_hours * math.log(h / total_hours) for h in self.hours if h) / math.log(24)
-        top_template = self.templates.most_common(1)[0][1] / served if self.templates else 0.0
-        domain_total = sum(self.domains.values()) or 1
-        domain_entropy = -sum(v / domain_total * math.log(v / domain_total) for v in self.domains.values())
-        minutes = self.minutes + (self.minute_count > 0)
-        busy = self.busy_minutes + (self.minute_count >= 10)
+        top_template = self.top_template / served if self.templates else 0.0
+        domain_total = sum(self.domains) or 1
+        domain_entropy = -sum(v / domain_total * math.log(v / domain_total) for v in self.domains)
         pivot = 0.0
-        if self.pivot_model is not None:
+        if self.pivot_at_events is not None:
             after = self.events - self.pivot_at_events + 1
-            pivot = self.model_events[self.pivot_model] / after if after >= 5 else 0.0
+            pivot = self.pivot_events / after if after >= 5 else 0.0
         return [
             math.log1p(self.events),
             math.log1p(self.tokens),
@@ -231,10 +331,10 @@ class AccountState:
             float(self.verified),
             gap_cv,
             hour_entropy,
-            len({h % 24 for h in self.active_hours}) / 24,
+            self.active_hours_of_day / 24,
             top_template,
-            len(self.templates) / served,
-            len(self.contents) / served,
+            self.templates / served,
+            self.contents / served,
             self.repeats / served,
             float(len(self.domains)),
             domain_entropy / math.log(len(DOMAINS)),
@@ -246,15 +346,12 @@ class AccountState:
             self.benchmark / served,
             self.tools / served,
             self.with_system / served,
-            float(len(self.system_prompts)),
+            float(self.system_prompts),
             self.long_max_tokens / served,
             self.temperature_zero / served,
             self.completion_tokens / max(self.prompt_tokens, 1),
-            float(len(self.languages)),
+            float(self.languages),
             self.rate_limited / n,
-            busy / max(minutes, 1),
+            self.busy_minutes / max(self.minutes, 1),
             pivot,
         ]
-
-    def features(self, now_us: int | None = None) -> dict[str, float]:
-        return dict(zip(FEATURES, self.vector(now_us), strict=True))

@@ -7,10 +7,11 @@ the types listed in ``TRUSTED`` may appear in the file). Trained by ``distillgua
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,6 +20,11 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from distillguard.detect.features import FEATURES
+
+if TYPE_CHECKING:
+    from distillguard.config import DetectConfig
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "risk-v1.skops"
 
@@ -103,6 +109,16 @@ class RiskModel(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
 
 def shipped_model_available() -> bool:
     return (resources.files("distillguard.detect") / "models" / DEFAULT_MODEL).is_file()
+
+
+def configured_model(config: DetectConfig) -> RiskModel | None:
+    """The model ``[detect] model`` names: the shipped one by default, None for "rules" (or when none is shipped)."""
+    if config.model == "rules":
+        return None
+    if config.model is None and not shipped_model_available():
+        log.warning("no risk model artefact shipped; scoring with the transparent rules only")
+        return None
+    return RiskModel.load(Path(config.model) if config.model else None)
 
 
 def single_threaded_numerics() -> None:

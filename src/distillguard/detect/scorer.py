@@ -71,11 +71,15 @@ class AccountInfo:
     created_at: datetime | None = None
     verified: bool = False
 
+    @property
+    def created_us(self) -> int | None:
+        return int(self.created_at.timestamp() * 1_000_000) if self.created_at is not None else None
+
     def apply(self, state: AccountState) -> None:
         """Give an account's state what its metadata says (verification, age)."""
         state.verified = self.verified
         if self.created_at is not None:
-            state.created_us = int(self.created_at.timestamp() * 1_000_000)
+            state.created_us = self.created_us
 
 
 class OnlineScorer:
@@ -154,6 +158,17 @@ class OnlineScorer:
                 tracked.first_flagged_us = score.at_us
                 tracked.events_until_flagged = score.events
         return scores
+
+    def info(self, account_id: str) -> AccountInfo | None:
+        """The metadata given for an account (constructor or :meth:`set_account`), if any."""
+        return self._info.get(account_id)
+
+    def score_vectors(self, accounts: list[str], vectors: list[list[float]], at: list[tuple[int, int]]) -> list[Score]:
+        """Scores of accounts whose feature vectors were computed elsewhere (a batch engine that aggregates the
+        events itself): the same rules, model and gate as every other score. ``at``: (last event us, events)."""
+        batch = Batch(self.model, accounts, vectors, at)
+        batch.predict()
+        return self._scores(batch)
 
     def _batch(self, states: list[tuple[str, AccountState]]) -> Batch:
         return Batch(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from distillguard.background import Background
 from distillguard.config import DetectConfig
-from distillguard.detect.model import RiskModel, shipped_model_available
+from distillguard.detect.model import configured_model
 from distillguard.detect.scorer import AccountInfo, OnlineScorer, Score
 from distillguard.detect.signals import RequestSignals, extract
 from distillguard.detect.verdicts import Verdict
@@ -23,33 +23,24 @@ from distillguard.respond.responder import Verdict as ResponderVerdict
 from distillguard.store.models import Account
 
 if TYPE_CHECKING:
+    from distillguard.gateway.scores import ScoreWriter
     from distillguard.intel.runtime import IntelRuntime
 
 log = logging.getLogger(__name__)
-
-
-def load_model(config: DetectConfig) -> RiskModel | None:
-    if config.model == "rules":
-        return None
-    if config.model is None and not shipped_model_available():
-        log.warning("no risk model artefact shipped; scoring with the transparent rules only")
-        return None
-    from pathlib import Path
-
-    model: RiskModel = RiskModel.load(Path(config.model) if config.model else None)
-    return model
 
 
 class OnlineDetection:
     def __init__(self, config: DetectConfig) -> None:
         self.config = config
         thresholds: dict[Verdict, float] = {k: v for k, v in config.thresholds.items()}  # type: ignore[misc]
-        self.scorer = OnlineScorer(load_model(config), thresholds, config.rescore_every)
+        self.scorer = OnlineScorer(configured_model(config), thresholds, config.rescore_every)
         self._known: set[str] = set()
         self._task = Background("distillguard-rescoring", self.run)
         # Who acts on verdicts (the response policy); told of every rescoring round and of failed ones.
         self.responder: Responder | None = None
         self.intel: IntelRuntime | None = None
+        # Where each round's scores go for the console (the state store), if anywhere.
+        self.scores: ScoreWriter | None = None
 
     def attach_intel(self, intel: IntelRuntime) -> None:
         """Partner intel: matched on every account and call, weighed by the scorer on every rescoring."""
@@ -106,6 +97,8 @@ class OnlineDetection:
                     ResponderVerdict(s.account_id, s.verdict, s.risk, [r.signal for r in s.reasons], s.at_us)
                     for s in scores
                 )
+            if self.scores is not None:
+                self.scores.offer(scores)
             for score in scores:
                 previous = verdicts.get(score.account_id, "allow")
                 if score.verdict != previous:
@@ -133,7 +126,12 @@ class OnlineDetection:
 
     def start(self) -> None:
         self._task.start()
+        if self.scores is not None:
+            self.scores.start()
 
     async def stop(self) -> None:
         await self._task.stop()
-        self.scorer.flush()
+        last = self.scorer.flush()
+        if self.scores is not None:
+            self.scores.offer(last)
+            await self.scores.stop()

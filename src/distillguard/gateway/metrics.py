@@ -2,13 +2,54 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 # A shared limits storage answers in well under a millisecond on a LAN; its timeout is tens of milliseconds.
 _STORAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class ScoreWriterStats(Protocol):
+    """What the score writer (gateway/scores.py) counts."""
+
+    written: int
+    failures: int
+
+    @property
+    def pending(self) -> int: ...
+
+
+class ClusteringStats(Protocol):
+    """What the periodic clustering job (clusters/job.py) counts."""
+
+    runs: int
+    failures: int
+    campaigns: int
+    cases_opened: int
+    last_duration_s: float
+
+    @property
+    def runner(self) -> bool: ...
+
+
+# (family, name, help, how to read the value)
+Reading = tuple[type[CounterMetricFamily | GaugeMetricFamily], str, str, Callable[[], float]]
+
+
+class _Readings(Collector):
+    """Counters and gauges read from a component's own numbers when scraped (no Prometheus objects below here)."""
+
+    def __init__(self, readings: list[Reading]) -> None:
+        self._readings = readings
+
+    def collect(self) -> Iterator[Metric]:
+        for family, name, documentation, read in self._readings:
+            yield family(name, documentation, value=read())
 
 
 class GatewayMetrics:
@@ -97,6 +138,40 @@ class GatewayMetrics:
     def bind_response(self, scorer: Callable[[], float], store: Callable[[], float]) -> None:
         self.response_available.labels("scorer").set_function(scorer)
         self.response_available.labels("store").set_function(store)
+
+    def bind_scores(self, writer: ScoreWriterStats) -> None:
+        self.registry.register(
+            _Readings(
+                [
+                    (CounterMetricFamily, "distillguard_scores_written", "Account scores written to the store",
+                     lambda: writer.written),
+                    (CounterMetricFamily, "distillguard_scores_write_failures", "Failed writes of scores (retried)",
+                     lambda: writer.failures),
+                    (GaugeMetricFamily, "distillguard_scores_pending", "Accounts whose newest score awaits writing",
+                     lambda: writer.pending),
+                ]
+            )
+        )  # fmt: skip
+
+    def bind_clustering(self, job: ClusteringStats) -> None:
+        self.registry.register(
+            _Readings(
+                [
+                    (CounterMetricFamily, "distillguard_clustering_runs", "Campaign clustering runs finished",
+                     lambda: job.runs),
+                    (CounterMetricFamily, "distillguard_clustering_failures", "Campaign clustering runs that failed",
+                     lambda: job.failures),
+                    (GaugeMetricFamily, "distillguard_clustering_last_duration_seconds",
+                     "Duration of the last clustering run", lambda: job.last_duration_s),
+                    (GaugeMetricFamily, "distillguard_clustering_campaigns", "Campaigns the last clustering run found",
+                     lambda: job.campaigns),
+                    (CounterMetricFamily, "distillguard_clustering_cases_opened",
+                     "Campaign cases opened by the clustering job", lambda: job.cases_opened),
+                    (GaugeMetricFamily, "distillguard_clustering_runner",
+                     "1 when this process runs the clustering job (holds its lock)", lambda: float(job.runner)),
+                ]
+            )
+        )  # fmt: skip
 
     def bind_limits(self, available: Callable[[], float]) -> None:
         self.limits_storage_available.set_function(available)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -22,6 +22,7 @@ from distillguard.respond.audit import GENESIS, AuditEntry, entry_hash, first_br
 from distillguard.respond.policy import RANK
 from distillguard.respond.standing import Change, Standing, Transitions
 from distillguard.store import keys as keyfmt
+from distillguard.store.chunks import chunks
 from distillguard.store.schema import admin_tokens, appeals, audit_head, audit_log, cases, labels, standings
 from distillguard.timefmt import as_utc, epoch_us, from_epoch_us, rfc3339, utcnow
 
@@ -217,6 +218,22 @@ class CaseBook:
         with self._engine.connect() as conn:
             return [_entry(r) for r in conn.execute(query)]
 
+    def audit_about(self, case_ids: Iterable[str], account_ids: Iterable[str]) -> list[AuditEntry]:
+        """Every entry about any of these cases or accounts, in chain order (the trail of an evidence pack)."""
+        found: dict[int, AuditEntry] = {}
+        with self._engine.connect() as conn:
+            for column, ids in ((audit_log.c.case_id, case_ids), (audit_log.c.account_id, account_ids)):
+                for part in chunks(sorted(set(ids))):
+                    for row in conn.execute(select(audit_log).where(column.in_(list(part)))):
+                        found[row._mapping["seq"]] = _entry(row)
+        return [found[seq] for seq in sorted(found)]
+
+    def chain_head(self) -> tuple[int, str]:
+        """The newest entry's number and hash (0 and the genesis hash for an empty trail)."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
+        return int(row.seq), str(row.hash)
+
     def verify(self) -> tuple[int, int | None]:
         """(entries checked, seq of the first entry that does not check out or None)."""
         with self._engine.connect() as conn:
@@ -256,6 +273,20 @@ class CaseBook:
         with self._engine.connect() as conn:
             row = conn.execute(select(standings).where(standings.c.account_id == account_id)).first()
         return _standing(row) if row is not None else Standing(account_id)
+
+    def standings_of(self, account_ids: Sequence[str]) -> list[Standing]:
+        """The standings of many accounts in one query per 500 (in the order given; allow for those without one)."""
+        found: dict[str, Standing] = {}
+        with self._engine.connect() as conn:
+            for part in chunks(list(account_ids)):
+                for row in conn.execute(select(standings).where(standings.c.account_id.in_(part))):
+                    found[row.account_id] = _standing(row)
+        return [found.get(a) or Standing(a) for a in account_ids]
+
+    @property
+    def engine(self) -> Engine:
+        """The state store the book keeps its tables in (for the tables beside them: campaigns, scores)."""
+        return self._engine
 
     def head(self) -> int:
         with self._engine.connect() as conn:
@@ -412,6 +443,18 @@ class CaseBook:
         if row is None:
             raise CaseError(f"no case {case_id!r}", 404)
         return _case(row)
+
+    def latest_case(self, subject_kind: str, subject_id: str) -> Case | None:
+        """The newest case, open or closed, about an account or (``subject_kind`` "campaign") a cluster id."""
+        query = (
+            select(cases)
+            .where(cases.c.subject_id == subject_id, cases.c.subject_kind == subject_kind)
+            .order_by(cases.c.opened_at.desc())
+            .limit(1)
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _case(row) if row is not None else None
 
     def appeals(self, case_id: str) -> list[Appeal]:
         with self._engine.connect() as conn:
