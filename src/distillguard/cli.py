@@ -12,8 +12,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from distillguard.cases.cli import case_app
 from distillguard.clikit import AsJson, ConfigFile, DataDir, err, fail, json_out, load, out
 from distillguard.config import Level, Settings, UpstreamConfig
+from distillguard.console.cli import console
 from distillguard.ingest.cli import ingest
 from distillguard.intel.cli import intel_app
 from distillguard.intel.hub.cli import hub_app
@@ -53,7 +55,9 @@ admin_app.add_typer(admin_token_app, name="token")
 app.add_typer(intel_app, name="intel")
 app.add_typer(hub_app, name="hub")
 app.add_typer(db_app, name="db")
+app.add_typer(case_app, name="case")
 app.command("ingest")(ingest)
+app.command("console")(console)
 
 
 # serve ----------------------------------------------------------------------------------------------
@@ -109,16 +113,24 @@ def demo(
     data_dir: Annotated[Path, typer.Option("--data-dir", "-d", help="Where the demo keeps its state.")] = Path(
         "demo-data"
     ),
-    seconds: Annotated[float, typer.Option(help="How long the simulated traffic runs.")] = 20.0,
+    seconds: Annotated[float, typer.Option(min=5, help="How long the simulated traffic runs.")] = 40.0,
     port: Annotated[int, typer.Option(help="Port of the demo gateway.")] = 8765,
+    keep_serving: Annotated[
+        bool | None,
+        typer.Option(
+            "--keep-serving/--no-keep-serving",
+            help="After the traffic, keep the gateway and its console up until Ctrl-C (default: at a terminal).",
+        ),
+    ] = None,
 ) -> None:
-    """Run the gateway with simulated customers and a harvester, and show what it does with each.
+    """Run the gateway with simulated customers, a harvester and a hydra campaign, and show what it does with each,
+    in the terminal and in the console (its URL and an admin token are printed first).
 
-    Example: distillguard demo --seconds 20
+    Example: distillguard demo --seconds 40
     """
     from distillguard.demo import demo as run_demo
 
-    run_demo(data_dir, seconds, port)
+    run_demo(data_dir, seconds, port, keep_serving)
 
 
 # keys -----------------------------------------------------------------------------------------------
@@ -407,7 +419,15 @@ def simulate(
 
 @app.command()
 def analyze(
-    events: Annotated[Path, typer.Option("--events", "-e", help="Event log (JSONL).")],
+    events: Annotated[
+        str,
+        typer.Option(
+            "--events",
+            "-e",
+            help="Event log (JSONL), or the Parquet archive `distillguard ingest` writes (a directory; with "
+            "--engine spark also a URL Spark reads, e.g. s3a://bucket/archive).",
+        ),
+    ],
     out_file: Annotated[Path, typer.Option("--out", "-o", help="Verdicts file to write (JSONL).")],
     accounts: Annotated[Path | None, typer.Option(help="Accounts file (JSONL).")] = None,
     input_format: Annotated[str, typer.Option(help="native (docs/events.md) or glasswally.")] = "native",
@@ -421,14 +441,37 @@ def analyze(
     clusters_out: Annotated[
         Path | None, typer.Option(help="Campaigns file to write (default: OUT with .clusters.jsonl).")
     ] = None,
+    engine: Annotated[
+        Literal["embedded", "spark"] | None,
+        typer.Option(
+            help="embedded (this process) or spark (PySpark jobs over the archive); default [analyze] engine."
+        ),
+    ] = None,
+    spark_master: Annotated[
+        str | None, typer.Option(help="Spark master: local[*], spark://host:7077, yarn …; default [analyze].")
+    ] = None,
+    spark_conf: Annotated[
+        list[str] | None, typer.Option("--spark-conf", help="A Spark setting key=value (repeatable).")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", "-d", help="Also keep the verdicts and campaigns in this deployment's store."),
+    ] = None,
+    config: ConfigFile = None,
 ) -> None:
     """Score every account of an event log: risk, verdict, reasons, and when it would have been flagged.
 
+    With --data-dir the verdicts (as the accounts' scores) and the campaigns are also saved in that deployment's
+    state store (its store_url from --config, if any), where the console shows them.
+
     Example: distillguard analyze --events sim/events.jsonl --accounts sim/accounts.jsonl --out verdicts.jsonl
+    Example: distillguard analyze --events /data/archive --engine spark --spark-master spark://head:7077 -o v.jsonl
+    Example: distillguard analyze --events events.jsonl --out verdicts.jsonl --data-dir ./dg
     """
-    from distillguard.detect.analyze import analyze as run
     from distillguard.detect.model import RiskModel, shipped_model_available
 
+    settings = load(config, None)
+    chosen = engine or settings.analyze.engine
     risk_model = None
     if not rules_only and (model is not None or shipped_model_available()):
         try:
@@ -440,26 +483,49 @@ def analyze(
     more: dict[str, Any] = {"clusters": clusters, "clusters_out": None}
     if clusters:
         more["clusters_out"] = clusters_out or campaigns_path(out_file)
-    progress = _progress("analysing")
-    try:
-        if progress is None:
-            report = run(events, out_file, accounts, input_format, risk_model, workers, None, recompute_signals, **more)
-        else:
-            with progress:
-                task = progress.add_task("lines", total=None)
+    if chosen == "spark":
+        from distillguard.batch.session import SparkUnavailable
+        from distillguard.batch.spark import run_cli
+
+        try:
+            report = run_cli(
+                events,
+                out_file,
+                accounts,
+                risk_model,
+                recompute_signals,
+                input_format,
+                spark_master or settings.analyze.spark_master,
+                [*(f"{k}={v}" for k, v in settings.analyze.spark_conf.items()), *(spark_conf or [])],
+                **more,
+            )
+        except (FileNotFoundError, ValueError, SparkUnavailable) as exc:
+            raise fail(escape(str(exc))) from None  # "distillguard[spark]" is not rich markup
+    else:
+        from distillguard.detect.analyze import analyze as run
+
+        progress = _progress("analysing")
+        try:
+            if progress is None:
                 report = run(
-                    events,
-                    out_file,
-                    accounts,
-                    input_format,
-                    risk_model,
-                    workers,
-                    lambda n: progress.advance(task, n),
-                    recompute_signals,
-                    **more,
+                    Path(events), out_file, accounts, input_format, risk_model, workers, None, recompute_signals, **more
                 )
-    except (FileNotFoundError, ValueError) as exc:
-        raise fail(str(exc)) from None
+            else:
+                with progress:
+                    task = progress.add_task("lines", total=None)
+                    report = run(
+                        Path(events),
+                        out_file,
+                        accounts,
+                        input_format,
+                        risk_model,
+                        workers,
+                        lambda n: progress.advance(task, n),
+                        recompute_signals,
+                        **more,
+                    )
+        except (FileNotFoundError, ValueError) as exc:
+            raise fail(str(exc)) from None
     err.print(
         f"{report.events} events of {report.accounts} accounts; flagged {report.flagged}; verdicts {report.verdicts}"
     )
@@ -469,6 +535,23 @@ def analyze(
         err.print(f"skipped {report.skipped} lines: {report.skip_reasons}")
     if report.out_of_order:
         err.print(f"{report.out_of_order} events were out of time order in the file (replayed in order)")
+    err.print("seconds: " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in report.stages.items()))
+    if data_dir is not None:
+        _save_analysis(config, data_dir, out_file, more["clusters_out"])
+
+
+def _save_analysis(config: Path | None, data_dir: Path, verdicts: Path, campaigns: Path | None) -> None:
+    from distillguard.detect.saved import save_analysis
+    from distillguard.timefmt import utcnow
+
+    store, _ = _store(config, data_dir)
+    try:
+        scores, saved = save_analysis(store.engine, verdicts, campaigns, utcnow())
+    except (OSError, ValueError) as exc:
+        raise fail(escape(str(exc))) from None
+    finally:
+        store.close()
+    err.print(f"saved {scores} scores and {saved} campaigns in the store")
 
 
 @app.command()
@@ -479,13 +562,20 @@ def clusters(
     ] = None,
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the campaigns as JSONL.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSONL instead of a table.")] = False,
+    save: Annotated[
+        bool, typer.Option("--save/--no-save", help="With --data-dir: keep the campaigns in the store (the console).")
+    ] = True,
     config: ConfigFile = None,
 ) -> None:
     """List campaigns: linked accounts, their size, volume, capabilities, time span, verdict and evidence.
 
+    With --data-dir the campaigns found are also saved in the deployment's store, where the console shows them
+    (campaign cases are opened by the clustering job in `serve`, or by `review import-campaigns`).
+
     Example: distillguard clusters --verdicts verdicts.jsonl
+    Example: distillguard clusters --data-dir ./dg
     """
-    from distillguard.clusters.report import campaigns_path, event_rows, read_campaigns, render
+    from distillguard.clusters.report import campaigns_path, read_campaigns, render
 
     if (data_dir is None) == (verdicts is None):
         raise fail("give exactly one of --data-dir or --verdicts")
@@ -493,20 +583,13 @@ def clusters(
         if verdicts is not None:
             found = read_campaigns(campaigns_path(verdicts))
         else:
-            from distillguard.clusters.find import find_campaigns
-            from distillguard.detect.model import RiskModel, shipped_model_available
-            from distillguard.detect.scorer import OnlineScorer
-
-            store, settings = _store(config, data_dir)
-            accounts = {a.account_id: a for a in store.iter_accounts()}
-            store.close()
-            model = RiskModel.load() if shipped_model_available() else None
-            campaigns, _ = find_campaigns(lambda: event_rows(settings.data_dir), accounts, OnlineScorer(model=model))
-            found = [c.to_json() for c in campaigns]
+            found = _cluster_log(config, data_dir, save)
     except (FileNotFoundError, ValueError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(escape(str(exc))) from None
     if out_file is not None:
         out_file.write_bytes(b"".join(orjson.dumps(c) + b"\n" for c in found))
+    if data_dir is not None and save:
+        err.print(f"{len(found)} campaigns saved in the store")
     if as_json:
         for c in found:
             sys.stdout.write(orjson.dumps(c).decode() + "\n")
@@ -515,6 +598,21 @@ def clusters(
         out.print("no campaigns found")
         return
     render(found, out)
+
+
+def _cluster_log(config: Path | None, data_dir: Path | None, save: bool) -> list[dict[str, Any]]:
+    """The campaigns of a data directory's whole event log (saved in its store with ``save``), as JSON."""
+    from distillguard.clusters.run import find_in_log, save_findings
+    from distillguard.timefmt import utcnow
+
+    store, settings = _store(config, data_dir)
+    try:
+        findings, _ = find_in_log(settings, {a.account_id: a for a in store.iter_accounts()})
+        if save:
+            save_findings(store.engine, findings, utcnow())
+    finally:
+        store.close()
+    return [f.campaign.to_json() for f in findings]
 
 
 @app.command()
@@ -904,32 +1002,6 @@ def review_labels(
     err.print(f"wrote {count} labels")
 
 
-def _campaign_rows(rows: list[dict[str, Any]]) -> list[tuple[str, list[str], Level, float | None, list[str]]]:
-    """Validate every campaign row before acting on any: (cluster id, members, verdict, risk, evidence kinds)."""
-    from distillguard.respond.policy import RANK
-
-    parsed = []
-    for n, row in enumerate(rows, 1):
-        try:
-            cluster_id = row["cluster_id"]
-            members = [m["account_id"] for m in row["members"]]
-            verdict = row["verdict"]
-            risk = row.get("risk")
-            reasons = [e["kind"] for e in row.get("evidence") or []]
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"campaign {n}: missing or malformed field {exc}") from None
-        if not isinstance(cluster_id, str) or not cluster_id:
-            raise ValueError(f"campaign {n}: cluster_id must be a non-empty string")
-        if not members or not all(isinstance(m, str) and m for m in members):
-            raise ValueError(f"campaign {n} ({cluster_id}): members must name accounts")
-        if verdict not in RANK:
-            raise ValueError(f"campaign {n} ({cluster_id}): unknown verdict {verdict!r}")
-        if risk is not None and (isinstance(risk, bool) or not isinstance(risk, int | float)):
-            raise ValueError(f"campaign {n} ({cluster_id}): risk must be a number")
-        parsed.append((cluster_id, members, verdict, None if risk is None else float(risk), [str(r) for r in reasons]))
-    return parsed
-
-
 @review_app.command("import-campaigns")
 def review_import_campaigns(
     clusters_file: Annotated[Path, typer.Argument(help="Campaigns file written by `distillguard analyze`.")],
@@ -943,21 +1015,28 @@ def review_import_campaigns(
 ) -> None:
     """Open a case for each campaign `analyze` found at or above --min-level; every member's standing moves.
 
+    Every campaign of the file is also saved in the store, where the console shows it.
+
     Example: distillguard review import-campaigns --data-dir ./dg verdicts.clusters.jsonl --min-level degrade
     """
     from distillguard.clusters.report import read_campaigns
+    from distillguard.clusters.store import parse_campaigns, save_campaigns
     from distillguard.respond.policy import RANK
+    from distillguard.timefmt import utcnow
 
     name = _reviewer(reviewer)
     try:
-        campaigns = _campaign_rows(read_campaigns(clusters_file))
+        campaigns = parse_campaigns(read_campaigns(clusters_file))
     except (OSError, ValueError) as exc:
         raise fail(escape(str(exc))) from None
-    chosen = [c for c in campaigns if RANK[c[2]] >= RANK[min_level]]
+    chosen = [c for c in campaigns if RANK[c.verdict] >= RANK[min_level]]
     book = _book(config, data_dir)
+    save_campaigns(book.engine, campaigns, utcnow())
     done = []
-    for cluster_id, members, verdict, risk, reasons in chosen:
-        case = book.open_campaign_case(cluster_id, members, verdict, risk, reasons, actor=f"operator:{name}")
+    for c in chosen:
+        case = book.open_campaign_case(
+            c.cluster_id, list(c.members), c.verdict, c.risk, c.kinds, actor=f"operator:{name}"
+        )
         done.append({**case.to_json(), "opened": case.opened_at == case.updated_at})
     if as_json:
         json_out(done)
@@ -967,16 +1046,16 @@ def review_import_campaigns(
         out.print(f"no campaign at or above {min_level} ({skipped} below)")
         return
     table = Table("case", "campaign", "members", "proposed", "applied", "risk", "", title="campaign cases")
-    for c in done:
-        shown = "" if c["risk"] is None else f"{c['risk']:.3f}"
+    for row in done:
+        shown = "" if row["risk"] is None else f"{row['risk']:.3f}"
         table.add_row(
-            c["case_id"],
-            escape(c["subject"]["id"]),
-            str(len(c["members"])),
-            c["proposed"],
-            c["applied"],
+            row["case_id"],
+            escape(row["subject"]["id"]),
+            str(len(row["members"])),
+            row["proposed"],
+            row["applied"],
             shown,
-            "opened" if c["opened"] else "updated",
+            "opened" if row["opened"] else "updated",
         )
     out.print(table)
     err.print(f"{len(done)} campaign cases ({skipped} campaigns below {min_level} skipped)")
@@ -1054,6 +1133,15 @@ def admin_token_revoke(
 
 
 # watermark ------------------------------------------------------------------------------------------
+RecordCheck = Annotated[
+    bool, typer.Option("--record", help="Keep the result as a check in the store (console, evidence packs).")
+]
+CheckSubject = Annotated[
+    str | None,
+    typer.Option("--subject", help="What the check is about: account:ID, campaign:ID or model:NAME (with --record)."),
+]
+
+
 @watermark_app.command("detect")
 def watermark_detect(
     source: Annotated[str, typer.Argument(help="A text file, or - for standard input.")],
@@ -1064,6 +1152,8 @@ def watermark_detect(
         list[str] | None, typer.Option("--cluster", help="Also try this campaign's key (a cluster id; repeatable).")
     ] = None,
     alpha: Annotated[float, typer.Option(help="Call it watermarked at p <= alpha.")] = 1e-6,
+    record: RecordCheck = False,
+    subject: CheckSubject = None,
     config: ConfigFile = None,
     data_dir: DataDir = None,
     as_json: AsJson = False,
@@ -1072,13 +1162,16 @@ def watermark_detect(
 
     Keys are derived from the deployment secret: the deployment's, plus those of the accounts named with --account
     and the campaigns named with --cluster (the p-value is corrected for every key tried). Exit status 0 when
-    detected, 3 when not.
+    detected, 3 when not. --record keeps the result as a check about --subject (default: the one account or
+    campaign named), listed in the console and carried by evidence packs.
 
-    Example: distillguard watermark detect --data-dir ./dg leaked.txt --account acme
+    Example: distillguard watermark detect --data-dir ./dg leaked.txt --account acme --record
     """
     from distillguard.watermark.text import detect
 
     settings = load(config, data_dir)
+    named = [f"account:{a}" for a in account or []] + [f"campaign:{c}" for c in cluster or []]
+    recorded = _check_subject(subject or (named[0] if record and len(named) == 1 else None), record)
     try:
         raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     except OSError as exc:
@@ -1088,8 +1181,11 @@ def watermark_detect(
         raise fail("--alpha must be between 0 and 1")
     watermarks = _watermarks(settings)
     result = detect(text, watermarks.keys_for(list(account or []), list(cluster or [])), alpha)
+    payload = result.to_json()
+    if recorded is not None:
+        payload["check_id"] = _record_check(settings, "watermark", recorded, result.detected, result.p_value, payload)
     if as_json:
-        json_out(result.to_json())
+        json_out(payload)
     else:
         verdict = "[bold red]watermarked[/bold red]" if result.detected else "not detected"
         out.print(
@@ -1097,6 +1193,51 @@ def watermark_detect(
             f"agree with key {result.key_id} (expected {result.expected:.1f}), {result.keys_tried} tests"
         )
     raise typer.Exit(0 if result.detected else 3)
+
+
+def _check_subject(subject: str | None, record: bool) -> tuple[str, str] | None:
+    """The (kind, id) a check is recorded about, or None without --record; exit 2 on a malformed subject."""
+    from distillguard.watermark.checks import CheckError, parse_subject
+
+    problem = None
+    if not record:
+        if subject is None:
+            return None
+        problem = "--subject is only used with --record"
+    elif subject is None:
+        problem = "--record needs --subject account:ID, campaign:ID or model:NAME (what the check is about)"
+    else:
+        try:
+            return parse_subject(subject)
+        except CheckError as exc:
+            problem = str(exc)
+    err.print(f"[red]error:[/red] {escape(problem)}")
+    raise typer.Exit(2)
+
+
+def _record_check(
+    settings: Settings, kind: str, subject: tuple[str, str], detected: bool, p_value: float, result: dict[str, Any]
+) -> str:
+    """Keep a check in the state store; tell the operator its id."""
+    from distillguard.store import open_store
+    from distillguard.watermark.checks import record_check
+
+    store = open_store(settings.data_dir, settings.store_url, settings.secret)
+    try:
+        check_id = record_check(
+            store.engine,
+            kind=kind,
+            subject_kind=subject[0],
+            subject_id=subject[1],
+            actor=_operator(),
+            detected=detected,
+            p_value=p_value,
+            result={k: v for k, v in result.items() if k != "check_id"},
+        )
+    finally:
+        store.close()
+    err.print(f"recorded check {check_id} about {subject[0]} {escape(subject[1])}")
+    return check_id
 
 
 def _watermarks(settings: Settings) -> Watermarks:
@@ -1132,6 +1273,8 @@ def provenance_test(
     concurrency: Annotated[int, typer.Option(min=1, max=256)] = 8,
     timeout_s: Annotated[float, typer.Option("--timeout", min=1, help="Per query, seconds.")] = 60.0,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the report (JSON) here.")] = None,
+    record: RecordCheck = False,
+    subject: CheckSubject = None,
     config: ConfigFile = None,
     data_dir: DataDir = None,
     as_json: AsJson = False,
@@ -1139,13 +1282,15 @@ def provenance_test(
     """Test whether a suspect model inherited our text watermark: probe it, score its answers, report a p-value.
 
     Exit status: 0 inherited (p <= 1e-6), 3 not detected, 4 inconclusive (the endpoint failed or gave nothing to
-    score). The report (--out) holds the evidence and the queries used, for a case.
+    score). The report (--out) holds the evidence and the queries used, for a case. --record keeps it as a check
+    about --subject (default model:NAME of --model), listed in the console and carried by evidence packs.
 
     Example: distillguard provenance test --data-dir ./dg --endpoint http://suspect:8000/v1 --model m --queries 2000
     """
     from distillguard.watermark.provenance import examine, served_contexts
 
     settings = load(config, data_dir)
+    recorded = _check_subject(subject or (f"model:{model}" if record else None), record)
     watermarks = _watermarks(settings)
     served = None
     if restrict_to_served:
@@ -1167,6 +1312,9 @@ def provenance_test(
         timeout_s=timeout_s,
     )
     payload = report.to_json()
+    if recorded is not None:
+        d = report.detection
+        payload["check_id"] = _record_check(settings, "provenance", recorded, d.detected, d.p_value, payload)
     if out_file is not None:
         out_file.write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")
     if as_json:

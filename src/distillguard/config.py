@@ -336,6 +336,65 @@ class IntelConfig(BaseModel):
     partners: list[PartnerConfig] = Field(default_factory=list)
 
 
+class ClustersConfig(BaseModel):
+    """Campaign clustering in `serve`, over the recent event log, in a process of its own (docs/clusters.md)."""
+
+    enabled: bool = True
+    # Every interval (the first one interval after start), the accounts active in the last `lookback_h` hours are
+    # linked into campaigns; the campaigns are saved for the console and those judged at `respond.review.open_case_at`
+    # or above get a campaign case.
+    interval_s: float = Field(300.0, ge=1)
+    lookback_h: float = Field(24.0, gt=0)
+    # The window is cut to its newest `max_events` events (a run holds a profile of every account in memory).
+    max_events: int = Field(1_000_000, ge=1000)
+    # Campaigns with fewer members are not saved (the clustering never forms one of fewer than 3).
+    min_size: int = Field(3, ge=3)
+
+
+class ConsoleConfig(BaseModel):
+    """The analysts' web console (docs/console.md), served by `serve` under ``path`` and by `distillguard console`."""
+
+    enabled: bool = True
+    path: str = Field("/console", pattern=r"^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")
+    # How long a login lasts; the admin token is also re-checked (revocation ends the session within
+    # token_recheck_s).
+    session_ttl_s: float = Field(8 * 3600.0, ge=60, le=30 * 86400)
+    token_recheck_s: float = Field(5.0, ge=0, le=300)
+    # Mark the session cookie Secure even when the request arrived over plain HTTP (behind a TLS-terminating proxy);
+    # requests that arrive over HTTPS always get it.
+    cookie_secure: bool = False
+    # How often the accounts table asks for fresh rows (seconds).
+    refresh_interval_s: float = Field(2.0, ge=0.5, le=3600)
+    page_size: int = Field(50, ge=10, le=500)
+    # The most recent calls of an account shown with their text, and the calls read for the evidence of its reasons.
+    sample_exchanges: int = Field(20, ge=1, le=200)
+    evidence_calls: int = Field(500, ge=10, le=10_000)
+
+
+class CasesConfig(BaseModel):
+    """Evidence packs (docs/cases.md): how much of the customers' own exchanges and addresses a pack may carry."""
+
+    # Sample exchanges' prompts and answers: as the event log kept them, cut to `truncate_chars`, or no text at all
+    # (their times, models, token counts and signals are always there).
+    exchanges: Literal["full", "truncated", "none"] = "truncated"
+    truncate_chars: int = Field(500, ge=1, le=1_000_000)
+    # Exchanges sampled per account: the most extraction-like and the most recent (`case export --samples`).
+    samples_per_account: int = Field(5, ge=0, le=1000)
+    # Client addresses in full, or reduced to their network (/24 for IPv4, /48 for IPv6).
+    client_ips: Literal["full", "prefix"] = "prefix"
+
+
+class AnalyzeConfig(BaseModel):
+    """`distillguard analyze`: which engine aggregates the events, and where Spark runs (docs/deployment.md)."""
+
+    # "embedded": this process; "spark": Spark jobs over the Parquet archive (needs distillguard[spark]).
+    engine: Literal["embedded", "spark"] = "embedded"
+    # local[*] (this machine), spark://host:7077, yarn, k8s://…
+    spark_master: str = "local[*]"
+    # Extra Spark settings, e.g. {"spark.executor.memory" = "8g"}; `--spark-conf key=value` adds to them.
+    spark_conf: dict[str, str] = Field(default_factory=dict)
+
+
 class LoggingConfig(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "text"] = "json"
@@ -359,6 +418,10 @@ class Settings(BaseSettings):
     respond: RespondConfig = Field(default_factory=RespondConfig)
     watermark: WatermarkConfig = Field(default_factory=WatermarkConfig)
     intel: IntelConfig = Field(default_factory=IntelConfig)
+    clusters: ClustersConfig = Field(default_factory=ClustersConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    cases: CasesConfig = Field(default_factory=CasesConfig)
+    analyze: AnalyzeConfig = Field(default_factory=AnalyzeConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @classmethod

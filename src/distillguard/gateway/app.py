@@ -22,6 +22,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from distillguard.config import Settings
+from distillguard.console.app import gateway_console
 from distillguard.events import EventSink, open_sink
 from distillguard.events.schema import Event, unparsed_request
 from distillguard.gateway.admin import admin_routes
@@ -51,6 +52,7 @@ from distillguard.watermark.keys import Watermarks
 from distillguard.watermark.response import ResponseWatermarker
 
 if TYPE_CHECKING:
+    from distillguard.clusters.job import ClusteringJob
     from distillguard.gateway.detection import OnlineDetection
     from distillguard.gateway.enforcement import Enforcement
     from distillguard.respond.book import CaseBook
@@ -103,8 +105,12 @@ class Gateway:
         if settings.detect.enabled:
             # Imported only when enabled: the detection stack (scikit-learn, NumPy) costs ~100 MB of memory.
             from distillguard.gateway.detection import OnlineDetection
+            from distillguard.gateway.scores import ScoreWriter
 
             self.detection = OnlineDetection(settings.detect)
+            # Every account's newest score, for the console (written off the loop, once a second).
+            self.detection.scores = ScoreWriter(self.store.engine)
+            self.metrics.bind_scores(self.detection.scores)
             if settings.intel.enabled:
                 from distillguard.intel.runtime import IntelRuntime
 
@@ -126,6 +132,12 @@ class Gateway:
                 self.detection.responder = self.responder
             responder = self.responder
             self.metrics.bind_response(lambda: float(responder.scorer_ok), lambda: float(responder.store_ok))
+        self.clustering: ClusteringJob | None = None
+        if settings.clusters.enabled and settings.events.sink == "sqlite":
+            from distillguard.clusters.job import ClusteringJob
+
+            self.clustering = ClusteringJob(settings)
+            self.metrics.bind_clustering(self.clustering)
 
     # lifecycle --------------------------------------------------------------------------------------
     async def startup(self) -> None:
@@ -142,6 +154,10 @@ class Gateway:
             self.detection.start()
             if self.detection.intel is not None:
                 self.detection.intel.start()
+        if self.clustering is not None:
+            self.clustering.start()
+        elif self.settings.clusters.enabled:
+            log.info("campaign clustering is off: events go to the Redis stream, not to events.db (docs/clusters.md)")
         # Everything alive now (modules, config, pools) lives as long as the process: move it out of the
         # collector's sight, so full collections under load walk only request-scoped objects (measured: ~50 ms
         # pauses every few seconds at 4,000 calls/s without this).
@@ -153,6 +169,8 @@ class Gateway:
         )
 
     async def shutdown(self) -> None:
+        if self.clustering is not None:
+            await self.clustering.stop()
         if self.detection is not None:
             if self.detection.intel is not None:
                 await self.detection.intel.stop()
@@ -503,6 +521,7 @@ class GatewayApp:
             Route(CHAT, _unreachable, methods=["POST"]),
             Route(COMPLETIONS, _unreachable, methods=["POST"]),
             *admin_routes(gateway),
+            *gateway_console(gateway),
         ]
         self.starlette = Starlette(
             routes=routes,

@@ -1,0 +1,1 @@
+"""The console's read model: SQL over the state store and the event log, one module per page area."""
