@@ -47,8 +47,8 @@ def test_a_harvester_is_flagged_while_a_casual_user_is_not(start_gateway: StartG
             )
     # Rescoring runs in the background (the first model prediction can take a while on a loaded machine): wait
     # until the gateway has logged the harvester's flag, then make the call that must carry it. The wait ends as
-    # soon as the flag is logged; its bound is generous because a CI run once took more than 30 s (load average ~8).
-    deadline = time.monotonic() + 120
+    # soon as the flag is logged; its bound (under the test timeout) is generous: a loaded CI run needed over 30 s.
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not any(
         c["account_id"] == "harvester" and c["to"] in FLAGGED for c in verdict_changes(gw)
     ):
