@@ -237,6 +237,9 @@ class SQLiteEventLog:
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        # One writer at a time: flush() from a caller must wait for a batch the writer thread has already taken off the
+        # queue, or it would return before that batch is readable (and two threads would share the connection).
+        self._write_lock = threading.Lock()
         self._conn = connect(self.path)
         self.written = 0
         self.write_errors = 0
@@ -281,6 +284,10 @@ class SQLiteEventLog:
             self._flush()
 
     def _flush(self) -> None:
+        with self._write_lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
         batch_size = self._config.batch_size
         pending = self._pending
         while pending:

@@ -122,6 +122,7 @@ class RedisStreamSink:
         self._maxlen = str(config.stream_maxlen or 0).encode()
         self._pending: deque[Event] = deque()
         self._inflight: _Batch | None = None
+        self._send_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -212,6 +213,11 @@ class RedisStreamSink:
 
     def _send_all(self) -> bool:
         """Send batches until the queue is empty; False (the rest kept, in order) when Redis fails."""
+        # One sender at a time: a caller's flush() waits for the batch the writer thread has in flight.
+        with self._send_lock:
+            return self._send_all_locked()
+
+    def _send_all_locked(self) -> bool:
         pending = self._pending
         batch_size = self._config.batch_size
         while True:
