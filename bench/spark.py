@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/spark.py --events 1000000                       # both engines, 1M events
     .venv/bin/python bench/spark.py --scales 1000000,3000000 --engines spark,embedded
-    .venv/bin/python bench/spark.py --events 10000000 --engines spark      # the 10M run (~?? min here)
+    .venv/bin/python bench/spark.py --events 10000000 --engines spark      # the 10M run: 16 min here
 
 The traffic is bench/clusters.py's generator (``build_world``: 100 events per account over 7 days, benign
 populations behind shared NATs and clouds, planted hydra campaigns), written to an archive with the archive code

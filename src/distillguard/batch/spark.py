@@ -122,14 +122,17 @@ def analyze_spark(
         campaigns: list[Campaign] = []
         with report.stage("campaigns"):
             if clusters:
-                profiles = account_profiles(events, metadata)
-                campaigns, _ = link_campaigns(profiles)
-                if campaigns:
-                    union = campaign_events(events, campaigns).persist(StorageLevel.MEMORY_AND_DISK)
-                    cached.append(union)
-                    judged = EngineScorer(union, CAMPAIGN, "campaign_seq", campaign_module.FLUSH_EVERY, model)
-                    judge(campaigns, (), profiles, judged)
-                rank_campaigns(campaigns)
+                with report.stage("campaigns: profiles"):
+                    profiles = account_profiles(events, metadata)
+                with report.stage("campaigns: linking"):
+                    campaigns, _ = link_campaigns(profiles)
+                with report.stage("campaigns: judging"):
+                    if campaigns:
+                        union = campaign_events(events, campaigns).persist(StorageLevel.MEMORY_AND_DISK)
+                        cached.append(union)
+                        judged = EngineScorer(union, CAMPAIGN, "campaign_seq", campaign_module.FLUSH_EVERY, model)
+                        judge(campaigns, (), profiles, judged)
+                    rank_campaigns(campaigns)
             outcomes, flagged_at = raise_members(results, campaigns)
             if flagged_at:
                 count_flagged(outcomes, flagged_at, events_until(events, flagged_at))
