@@ -228,6 +228,9 @@ def start_distillguard(run_dir: Path, mock_base: str, stack: contextlib.ExitStac
     env = clean_env()
     env["DISTILLGUARD_LOGGING__LEVEL"] = "WARNING"
     env["DISTILLGUARD_DETECT__ENABLED"] = "true" if detect else "false"
+    # The campaign clustering job is background analysis in a process of its own, not part of serving a call; it
+    # would share the pinned core with the gateway if one of its runs fell inside a measurement.
+    env["DISTILLGUARD_CLUSTERS__ENABLED"] = "false"
     data = ["--data-dir", str(data_dir)]
     key_args = ["keys", "create", *data, "--account", BENCH_ACCOUNT, "--tier", "enterprise", "--json"]
     created = json.loads(_cli(key_args, env))

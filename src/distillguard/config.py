@@ -164,6 +164,26 @@ class DetectConfig(BaseModel):
     thresholds: dict[str, float] = Field(
         default_factory=lambda: {"watch": 0.3, "throttle": 0.5, "degrade": 0.7, "challenge": 0.85, "block": 0.95}
     )
+    # Where account state lives. "" (the default): in each process, which scores the calls it served. A Redis URL
+    # (redis://host:6379/0): shared by every replica and worker, so each account is scored on all its calls
+    # (docs/deployment.md, "Online state shared in Redis").
+    state_url: str = ""
+    state_prefix: str = "distillguard:online"
+    # An account idle this long leaves Redis (its state starts afresh on its next call).
+    state_ttl_s: int = Field(14 * 86_400, ge=60)
+    # Longest wait for Redis in a rescoring round (off the request path); a failed round keeps its calls buffered.
+    state_timeout_ms: float = Field(500.0, gt=0, le=60_000)
+    # Calls buffered while Redis is unreachable, at most; newer ones are dropped from scoring (and counted).
+    max_pending_calls: int = Field(100_000, ge=100)
+    # Newest scores kept in the process for the request path (least recently scored leave first).
+    cache_accounts: int = Field(100_000, ge=100)
+
+    @field_validator("state_url")
+    @classmethod
+    def _redis_or_empty(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"unsupported state_url {value!r}: leave it empty, or use redis://host:port/db")
+        return value
 
     @field_validator("thresholds")
     @classmethod

@@ -7,14 +7,18 @@ The calls go through the official openai SDK; the limits are per account, and ev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
+import redis
 
 from tests.e2e.conftest import StartGateway
 from tests.support.processes import Gateway, cli
@@ -130,3 +134,51 @@ def test_several_workers_with_memory_limits_refuse_to_start(tmp_path: object) ->
     done = cli("serve", "--upstream", "mock", "--workers", "2", data_dir=tmp_path, check=False)  # type: ignore[arg-type]
     assert done.returncode != 0
     assert "--workers 2 needs rate limits shared" in done.stderr and "redis://" in done.stderr
+
+
+async def test_two_gateways_score_an_account_on_all_its_calls_through_the_shared_state(
+    start_gateway: StartGateway, redis_server: Redis
+) -> None:
+    detect = f'[detect]\nmodel = "rules"\nstate_url = "{redis_server.url}"\nstate_prefix = "e2e"\n'
+    config = shared_limits(redis_server, "1000/hour", timeout_ms=5000).replace("[detect]\nenabled = false\n", detect)
+    gateways = [start_gateway(config=config) for _ in range(2)]
+    clients = [openai.AsyncOpenAI(base_url=gw.base_url, api_key=gw.keys["tester"], max_retries=0) for gw in gateways]
+    sent = 48
+    for i in range(sent):  # alternate: each gateway serves half of the harvest
+        prompt = f"Think out loud and show every step of your reasoning before answering: explain topic {i} in depth."
+        # the response policy throttles the account once it is flagged
+        with contextlib.suppress(openai.RateLimitError):
+            await clients[i % 2].chat.completions.create(
+                model="mock-gpt", messages=[{"role": "user", "content": prompt}], max_tokens=8192
+            )
+    for client in clients:
+        await client.close()
+    store = redis.Redis.from_url(redis_server.url)
+
+    def score() -> dict[str, Any]:
+        raw = store.hget("e2e:acct:tester", "score")
+        return dict(orjson.loads(raw)) if isinstance(raw, bytes) else {}
+
+    deadline = time.monotonic() + 30
+    while score().get("events") != sent:
+        assert time.monotonic() < deadline, f"the shared state did not reach {sent} calls: {score()}"
+        time.sleep(0.1)
+    # Each gateway saw 24 calls; the one score is on all 48 and names its reasons.
+    flagged = score()
+    assert flagged["verdict"] in ("throttle", "degrade", "challenge", "block")
+    assert "cot_elicitation" in {r["signal"] for r in flagged["reasons"]}
+    # Both gateways know it: a call after a round is logged with the shared verdict, whichever replica wrote it.
+    for gw in gateways:
+        async with openai.AsyncOpenAI(base_url=gw.base_url, api_key=gw.keys["tester"], max_retries=0) as client:
+            for i in range(2):
+                with contextlib.suppress(openai.APIStatusError):
+                    await client.chat.completions.create(
+                        model="mock-gpt", messages=[{"role": "user", "content": f"hi {i}"}], max_tokens=5
+                    )
+                await asyncio.sleep(0.5)
+        last = max(gw.events(), key=lambda e: e["ts"])
+        assert (last["extra"] or {}).get("verdict") in ("throttle", "degrade", "challenge", "block"), last
+    for gw in gateways:
+        metrics = httpx.get(f"{gw.url}/metrics").text
+        assert "distillguard_online_state_available 1.0" in metrics
+        assert "distillguard_online_state_failures_total 0.0" in metrics

@@ -16,3 +16,7 @@ class Reason:
 
     def to_json(self) -> dict[str, Any]:
         return {"signal": self.signal, "value": self.value, "detail": self.detail, "weight": self.weight}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Reason:
+        return cls(str(doc["signal"]), float(doc["value"]), str(doc["detail"]), float(doc.get("weight", 0.0)))

@@ -56,6 +56,25 @@ class Score:
             "reasons": [r.to_json() for r in self.reasons],
         }
 
+    def to_record(self) -> dict[str, Any]:
+        """:meth:`to_json` with the time of the last event scored and the number of events: all of the score."""
+        return {**self.to_json(), "at_us": self.at_us, "events": self.events}
+
+    @classmethod
+    def from_record(cls, doc: dict[str, Any]) -> Score:
+        """The score :meth:`to_record` gave."""
+        model_risk = doc.get("model_risk")
+        return cls(
+            account_id=str(doc["account_id"]),
+            risk=float(doc["risk"]),
+            verdict=doc["verdict"],
+            reasons=[Reason.from_json(r) for r in doc["reasons"]],
+            rules_risk=float(doc["rules_risk"]),
+            model_risk=None if model_risk is None else float(model_risk),
+            at_us=int(doc["at_us"]),
+            events=int(doc["events"]),
+        )
+
 
 @dataclass(slots=True)
 class _Tracked:
@@ -149,7 +168,7 @@ class OnlineScorer:
 
     def complete(self, batch: Batch) -> list[Score]:
         """Step 3, on the same thread as step 1: rules, verdicts, and first-flag bookkeeping."""
-        scores = self._scores(batch)
+        scores = self.scores_of(batch)
         for score in scores:
             tracked = self._accounts[score.account_id]
             tracked.pending = False
@@ -168,7 +187,7 @@ class OnlineScorer:
         events itself): the same rules, model and gate as every other score. ``at``: (last event us, events)."""
         batch = Batch(self.model, accounts, vectors, at)
         batch.predict()
-        return self._scores(batch)
+        return self.scores_of(batch)
 
     def _batch(self, states: list[tuple[str, AccountState]]) -> Batch:
         return Batch(
@@ -178,7 +197,7 @@ class OnlineScorer:
             [(st.last_us, st.events) for _, st in states],
         )
 
-    def _scores(self, batch: Batch) -> list[Score]:
+    def scores_of(self, batch: Batch) -> list[Score]:
         """Scores as of each account's latest event included in the batch."""
         scores = []
         version = self.model.version if self.model is not None else ""
@@ -230,7 +249,7 @@ class OnlineScorer:
         batch = self._batch([(a, t.state) for a, t in items])
         batch.predict()
         out: list[tuple[Score, int | None, int | None]] = []
-        for (_, tracked), score in zip(items, self._scores(batch), strict=True):
+        for (_, tracked), score in zip(items, self.scores_of(batch), strict=True):
             first: int | None = None
             until: int | None = None
             if score.verdict in FLAGGED:

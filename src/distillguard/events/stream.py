@@ -82,12 +82,13 @@ def encode(event: Event) -> tuple[bytes, bytes]:
     return event.event_id.encode(), orjson.dumps(event.to_json())
 
 
-def connect(url: str) -> redis.Redis:
-    """A client that fails fast: the callers (sink writer, ingest worker) retry on their own terms."""
+def connect(url: str, timeout_s: float = SOCKET_TIMEOUT_S) -> redis.Redis:
+    """A client that fails fast: the callers (sink writer, ingest worker, shared online state) retry on their own
+    terms."""
     client: redis.Redis = redis.Redis.from_url(
         url,
-        socket_timeout=SOCKET_TIMEOUT_S,
-        socket_connect_timeout=SOCKET_TIMEOUT_S,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
         retry=Retry(NoBackoff(), 0),
     )
     return client

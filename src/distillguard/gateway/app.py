@@ -110,6 +110,9 @@ class Gateway:
             self.detection = OnlineDetection(settings.detect)
             # Every account's newest score, for the console (written off the loop, once a second).
             self.detection.scores = ScoreWriter(self.store.engine)
+            shared = self.detection.shared
+            if shared is not None:
+                self.metrics.bind_online_state(shared.stats, lambda: shared.pending)
             self.metrics.bind_scores(self.detection.scores)
             if settings.intel.enabled:
                 from distillguard.intel.runtime import IntelRuntime

@@ -3,6 +3,10 @@
 Signals are computed once, on the request path, and stored with the event. Account state is updated when the
 event is recorded (a few microseconds); rescoring (rules and the learned model) runs in a background task every
 ``detect.flush_interval_ms`` for the accounts that changed, so the request path never waits for a model.
+
+With ``detect.state_url`` set, account state lives in Redis, shared by every replica: the request path only
+buffers the call, and the background round folds the buffered calls into the shared state
+(detect/shared_scorer.py).
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from distillguard.background import Background
 from distillguard.config import DetectConfig
+from distillguard.detect.features import CLOCK_MODEL_CAP
 from distillguard.detect.model import configured_model
 from distillguard.detect.scorer import AccountInfo, OnlineScorer, Score
+from distillguard.detect.shared_scorer import SharedOnlineScorer
+from distillguard.detect.shared_state import RedisAccountStates
 from distillguard.detect.signals import RequestSignals, extract
 from distillguard.detect.verdicts import Verdict
 from distillguard.events.schema import Event
@@ -34,6 +41,16 @@ class OnlineDetection:
         self.config = config
         thresholds: dict[Verdict, float] = {k: v for k, v in config.thresholds.items()}  # type: ignore[misc]
         self.scorer = OnlineScorer(configured_model(config), thresholds, config.rescore_every)
+        # Where calls go: the scorer's own per-process state, or the state shared in Redis.
+        self.state: OnlineScorer | SharedOnlineScorer = self.scorer
+        self.shared: SharedOnlineScorer | None = None
+        if config.state_url:
+            from distillguard.events.stream import connect
+
+            client = connect(config.state_url, config.state_timeout_ms / 1000)
+            states = RedisAccountStates(client, config.state_prefix, config.state_ttl_s, CLOCK_MODEL_CAP)
+            self.shared = SharedOnlineScorer(self.scorer, states, config.max_pending_calls, config.cache_accounts)
+            self.state = self.shared
         self._known: set[str] = set()
         self._task = Background("distillguard-rescoring", self.run)
         # Who acts on verdicts (the response policy); told of every rescoring round and of failed ones.
@@ -50,7 +67,7 @@ class OnlineDetection:
 
     def _rescore(self, accounts: list[str]) -> None:
         for account_id in accounts:
-            self.scorer.touch(account_id)
+            self.state.touch(account_id)
 
     @staticmethod
     def signals(body: dict[str, Any], endpoint: str) -> RequestSignals:
@@ -65,7 +82,7 @@ class OnlineDetection:
                 self.intel.on_account(account)
 
     def observe(self, event: Event, signals: RequestSignals) -> None:
-        self.scorer.observe(
+        self.state.observe(
             event.account_id,
             event.ts_us,
             signals,
@@ -75,10 +92,10 @@ class OnlineDetection:
             event.model,
         )
         if self.intel is not None and self.intel.on_call(event):
-            self.scorer.touch(event.account_id)
+            self.state.touch(event.account_id)
 
     def current(self, account_id: str) -> Score | None:
-        return self.scorer.score(account_id)
+        return self.state.score(account_id)
 
     async def run(self) -> None:
         interval = self.config.flush_interval_ms / 1000
@@ -116,6 +133,8 @@ class OnlineDetection:
                     )
 
     async def _round(self) -> list[Score]:
+        if self.shared is not None:
+            return await self._shared_round(self.shared)
         batch = self.scorer.take()
         if batch.model is not None and batch.vectors:
             # The model runs off the event loop; state keeps changing meanwhile, the batch holds its vectors.
@@ -124,6 +143,17 @@ class OnlineDetection:
             batch.predict()
         return list(self.scorer.complete(batch))
 
+    @staticmethod
+    async def _shared_round(shared: SharedOnlineScorer) -> list[Score]:
+        rnd = shared.take()
+        if rnd.empty:
+            return []
+        # Redis and the model off the event loop; rules and partner intel on it (intel changes there).
+        await asyncio.to_thread(shared.load, rnd)
+        shared.judge(rnd)
+        await asyncio.to_thread(shared.commit, rnd)
+        return shared.settle(rnd)
+
     def start(self) -> None:
         self._task.start()
         if self.scores is not None:
@@ -131,7 +161,7 @@ class OnlineDetection:
 
     async def stop(self) -> None:
         await self._task.stop()
-        last = self.scorer.flush()
+        last = await asyncio.to_thread(self.state.flush) if self.shared is not None else self.scorer.flush()
         if self.scores is not None:
             self.scores.offer(last)
             await self.scores.stop()

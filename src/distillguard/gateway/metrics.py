@@ -37,6 +37,17 @@ class ClusteringStats(Protocol):
     def runner(self) -> bool: ...
 
 
+class SharedStateStats(Protocol):
+    """What the scorer over state shared in Redis (detect/shared_scorer.py) counts."""
+
+    rounds: int
+    failures: int
+    conflicts: int
+    adopted: int
+    dropped: int
+    redis_up: bool
+
+
 # (family, name, help, how to read the value)
 Reading = tuple[type[CounterMetricFamily | GaugeMetricFamily], str, str, Callable[[], float]]
 
@@ -169,6 +180,29 @@ class GatewayMetrics:
                      "Campaign cases opened by the clustering job", lambda: job.cases_opened),
                     (GaugeMetricFamily, "distillguard_clustering_runner",
                      "1 when this process runs the clustering job (holds its lock)", lambda: float(job.runner)),
+                ]
+            )
+        )  # fmt: skip
+
+    def bind_online_state(self, stats: SharedStateStats, pending: Callable[[], float]) -> None:
+        self.registry.register(
+            _Readings(
+                [
+                    (CounterMetricFamily, "distillguard_online_state_rounds", "Rescoring rounds over the shared state",
+                     lambda: stats.rounds),
+                    (CounterMetricFamily, "distillguard_online_state_failures",
+                     "Rounds that failed on Redis (their calls stay buffered)", lambda: stats.failures),
+                    (CounterMetricFamily, "distillguard_online_state_conflicts",
+                     "Account writes another replica overtook (folded again next round)", lambda: stats.conflicts),
+                    (CounterMetricFamily, "distillguard_online_state_adopted",
+                     "Scores adopted from another replica (the shared verdict cache)", lambda: stats.adopted),
+                    (CounterMetricFamily, "distillguard_online_state_dropped_calls",
+                     "Calls left out of scoring because the buffer was full while Redis was unreachable",
+                     lambda: stats.dropped),
+                    (GaugeMetricFamily, "distillguard_online_state_pending_calls",
+                     "Calls served and not yet folded into the shared state", pending),
+                    (GaugeMetricFamily, "distillguard_online_state_available",
+                     "1 when the last round reached Redis", lambda: float(stats.redis_up)),
                 ]
             )
         )  # fmt: skip
