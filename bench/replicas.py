@@ -105,12 +105,18 @@ def start_gateway(
     cores: str,
     stack: contextlib.ExitStack,
     storage_timeout_ms: float | None = None,
+    detect: str | None = None,
 ) -> Target:
-    """A gateway with auth, limits (high enough never to refuse) and the event log; online detection off."""
+    """A gateway with auth, limits (high enough never to refuse) and the event log; online detection off, or (with
+    ``detect``) on: "process" keeps account state in each process, a Redis URL shares it (``detect.state_url``)."""
     data_dir = run_dir / f"{name}-data"
     env = clean_env()
-    # INFO: one "gateway started" line per worker (nothing is logged per call).
-    env |= {"DISTILLGUARD_LOGGING__LEVEL": "INFO", "DISTILLGUARD_DETECT__ENABLED": "false"}
+    # INFO: one "gateway started" line per worker (nothing is logged per call). The clustering job is background
+    # analysis in a process of its own, not part of serving a call.
+    env |= {"DISTILLGUARD_LOGGING__LEVEL": "INFO", "DISTILLGUARD_CLUSTERS__ENABLED": "false"}
+    env["DISTILLGUARD_DETECT__ENABLED"] = "false" if detect is None else "true"
+    if detect is not None and detect != "process":
+        env["DISTILLGUARD_DETECT__STATE_URL"] = detect
     env["DISTILLGUARD_LIMITS__STORAGE_URI"] = storage
     if storage_timeout_ms is not None:
         env["DISTILLGUARD_LIMITS__STORAGE_TIMEOUT_MS"] = str(storage_timeout_ms)
@@ -151,7 +157,7 @@ def start_gateway(
         f"http://{LOOPBACK}:{port}/v1/chat/completions",
         {"Authorization": f"Bearer {created['key']}"},
         server,
-        {"workers": workers, "cores": cores, "limits_storage": storage.split(":")[0]},
+        {"workers": workers, "cores": cores, "limits_storage": storage.split(":")[0], "detect": detect or "off"},
     )
     wait_http_ok(server, f"http://{LOOPBACK}:{port}/readyz", 60)
     deadline = time.monotonic() + 60
@@ -215,6 +221,16 @@ def open_loop(target: Target, run_dir: Path, rate: float, seconds: float) -> dic
     return result
 
 
+def online_state_summary(target: Target) -> dict[str, float]:
+    """The shared-state counters of one worker (each worker has its own registry; /metrics reaches one of them)."""
+    text = urllib.request.urlopen(target.url.replace("/v1/chat/completions", "/metrics"), timeout=5).read().decode()  # noqa: S310
+    out = {}
+    for name in ("rounds_total", "failures_total", "conflicts_total", "adopted_total", "pending_calls"):
+        found = re.search(rf"^distillguard_online_state_{name} (\S+)", text, re.MULTILINE)
+        out[name] = float(found.group(1)) if found else float("nan")
+    return out
+
+
 def storage_summary(metrics: str) -> dict[str, Any] | None:
     """Mean Redis round trip of acquisitions as the gateway timed them (its histogram), and fail-mode calls."""
 
@@ -253,25 +269,44 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "closed_loop": {},
         "open_loop": {},
     }
-    layouts = [
-        ("1 process, pinned", 1, str(TARGET_CORE)),
-        ("1 process, 2 cores", 1, f"{TARGET_CORE},{LOAD_CORE}"),
-        ("2 processes, 2 cores", 2, f"{TARGET_CORE},{LOAD_CORE}"),
+    both = f"{TARGET_CORE},{LOAD_CORE}"
+    layouts: list[tuple[str, int, str, str | None]] = [
+        ("1 process, pinned", 1, str(TARGET_CORE), None),
+        ("1 process, 2 cores", 1, both, None),
+        ("2 processes, 2 cores", 2, both, None),
     ]
+    shared_state = "shared"  # replaced by the Redis URL once Redis runs
+    if args.detect:
+        layouts += [
+            ("detection: 1 process, 2 cores", 1, both, "process"),
+            ("detection, state in each process: 2 processes, 2 cores", 2, both, "process"),
+            ("detection, state shared in Redis: 2 processes, 2 cores", 2, both, shared_state),
+        ]
     with contextlib.ExitStack() as stack:
         _mock, mock_base = start_mock(run_dir, stack)
         redis_url = start_redis(run_dir, stack)
-        for i, (label, workers, cores) in enumerate(layouts):
+        for i, (label, workers, cores, detect) in enumerate(layouts):
             console.rule(label)
             with contextlib.ExitStack() as gateway_stack:
                 target = start_gateway(
-                    f"closed{i}", run_dir, mock_base, redis_url, workers, cores, gateway_stack, args.storage_timeout_ms
+                    f"closed{i}",
+                    run_dir,
+                    mock_base,
+                    redis_url,
+                    workers,
+                    cores,
+                    gateway_stack,
+                    args.storage_timeout_ms,
+                    redis_url if detect == shared_state else detect,
                 )
                 results["closed_loop"][label] = {
                     "workers": workers,
                     "cores": cores,
+                    "detect": detect or "off",
                     **closed_loop(target, run_dir, seconds, warmup_s),
                 }
+                if detect == shared_state:
+                    results["closed_loop"][label]["online_state"] = online_state_summary(target)
         for storage in ("memory://", redis_url):
             label = "memory" if storage.startswith("memory") else "redis"
             console.rule(f"open loop, {label} limits")
@@ -280,8 +315,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 open_loop(target, run_dir, args.rate, 1.0)  # warm the process (imports, pools, script cache)
                 results["open_loop"][label] = open_loop(target, run_dir, args.rate, open_s)
     closed = results["closed_loop"]
-    one, one_shared, two = (closed[label]["rps"] for label, _, _ in layouts)
-    per_cpu = [closed[label]["calls_per_gateway_cpu_s"] for label, _, _ in layouts]
+    one, one_shared, two = (closed[label]["rps"] for label, _, _, _ in layouts[:3])
+    per_cpu = [closed[label]["calls_per_gateway_cpu_s"] for label, _, _, _ in layouts[:3]]
     memory, shared = results["open_loop"]["memory"]["latency_ms"], results["open_loop"]["redis"]["latency_ms"]
     results["summary"] = {
         "two_vs_one_pinned": round(two / one, 3),
@@ -291,6 +326,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "redis_added_p99_ms": round(shared["p99"] - memory["p99"], 3),
         "open_loop_rate": args.rate,
     }
+    if args.detect:
+        one_detect, _, two_shared = (closed[label]["rps"] for label, _, _, _ in layouts[3:])
+        results["summary"]["detect_shared_two_vs_one"] = round(two_shared / one_detect, 3)
     results["duration_s"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 1)
     return results
 
@@ -337,6 +375,11 @@ def report(results: dict[str, Any], out: Console) -> str:
         f"{s['calls_per_gateway_cpu_s_two_vs_one']}x. Redis adds p99 {s['redis_added_p99_ms']:+.2f} ms "
         f"(goal <= {GOAL_REDIS_P99_MS} ms).",
     ]
+    if "detect_shared_two_vs_one" in s:
+        md.append(
+            f"With online detection, state shared in Redis, 2 processes / 1 process on the same cores: "
+            f"**{s['detect_shared_two_vs_one']:.2f}x**."
+        )
     return "\n".join(md)
 
 
@@ -349,6 +392,11 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=None,
         help="[limits] storage_timeout_ms of the closed-loop gateways (default: the gateway's own, 50)",
+    )
+    parser.add_argument(
+        "--detect",
+        action="store_true",
+        help="also measure online detection: state in each process against state shared in Redis",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"result JSON (default {DEFAULT_OUT})")
     args = parser.parse_args(argv)

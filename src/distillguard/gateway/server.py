@@ -34,6 +34,12 @@ def serve(settings: Settings) -> None:
     if problem is not None:
         raise SystemExit(problem)
     log.info("listening", extra={"host": settings.server.host, "port": settings.server.port, "workers": workers})
+    if workers > 1 and settings.detect.enabled and not settings.detect.state_url:
+        log.warning(
+            "each worker scores only the calls it serves: set [detect] state_url to a Redis URL for one state per "
+            "account across the workers",
+            extra={"workers": workers},
+        )
     if workers == 1:
         uvicorn.Server(_uvicorn_config(build_app(Gateway(settings)), settings)).run()
         return
