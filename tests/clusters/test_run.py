@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from distillguard.clusters.run import run_once, window_start
-from distillguard.config import ClustersConfig, RespondConfig, ReviewConfig, Settings
+from distillguard.config import ClustersConfig, Settings
 from distillguard.events.sqlite import EVENTS_DB
 from distillguard.respond.book import CaseBook
 from distillguard.store import open_store
@@ -75,39 +75,57 @@ def test_a_run_saves_the_campaign_and_opens_one_case_until_it_is_due_again(setti
     assert reopened.subject_id == case.subject_id and newcomer in reopened.members
 
 
-def test_a_member_whose_own_traffic_looks_legitimate_stays_out_of_the_case(tmp_path: Path) -> None:
-    """The campaign explains; it does not convict: a verified customer linked to the hydra (the same company card,
-    the same system prompt) but asking ordinary questions is listed in the campaign, not in its case, and its
-    standing does not move. (Its older account makes the campaign look older, and milder: cases from throttle.)"""
-    review = ReviewConfig(open_case_at="throttle")
-    settings = Settings(data_dir=tmp_path, clusters=ClustersConfig(lookback_h=1), respond=RespondConfig(review=review))
+def hydra_with_intern(data_dir: Path, intern: bool) -> tuple[CaseBook, list[str], str | None]:
+    """Five young trial accounts harvesting in sync, customers, and (with ``intern``) a 20-day-old verified account
+    linked to them (the same company card, the same system prompt) that asks four ordinary questions. One clustering
+    run; the case book, the hydra's accounts and the case it opened."""
+    settings = Settings(data_dir=data_dir, clusters=ClustersConfig(lookback_h=1))
     store = open_store(settings.data_dir)
     hydra = [f"trial-{i}" for i in range(5)]
     enrol(store, hydra)
-    store.upsert_account(
-        "intern",
-        tier="standard",
-        created_at=utcnow() - timedelta(days=20),
-        verified=True,
-        payment_fingerprint="card-5c1f9e",
-        email_domain="acme.example",
-    )
     log = Log(settings.data_dir)
     start = epoch_us(utcnow()) - 20 * 60 * SECOND
     hydra_traffic(log, hydra, start, rounds=12)
     customers(log, start)
-    questions = ["What time zone is Lisbon in?", "How do I cook rice?", "Recommend a sci-fi book.", "Explain VAT."]
-    for r, question in enumerate(questions):
-        log.call("intern", start + r * 40 * SECOND, question, "You are a careful expert tutor.")
+    if intern:
+        store.upsert_account(
+            "intern",
+            tier="standard",
+            created_at=utcnow() - timedelta(days=20),
+            verified=True,
+            payment_fingerprint="card-5c1f9e",
+            email_domain="acme.example",
+        )
+        questions = ["What time zone is Lisbon in?", "How do I cook rice?", "Recommend a sci-fi book.", "Explain VAT."]
+        for r, question in enumerate(questions):
+            log.call("intern", start + r * 40 * SECOND, question, "You are a careful expert tutor.")
     log.close()
     summary = run_once(settings, epoch_us(utcnow()))
     book = CaseBook(store.engine, store.secret, settings.respond, settings.detect.thresholds)
-    [case_id] = summary.cases_opened
+    return book, hydra, summary.cases_opened[0] if summary.cases_opened else None
+
+
+def test_a_member_whose_own_traffic_looks_legitimate_stays_out_of_the_case(tmp_path: Path) -> None:
+    """The campaign explains; it does not convict: the intern is listed in the campaign, not in its case, and its
+    standing does not move."""
+    book, hydra, case_id = hydra_with_intern(tmp_path, intern=True)
+    assert case_id is not None
     case = book.case(case_id)
     assert sorted(case.members) == hydra
-    with store.engine.connect() as conn:
+    with book.engine.connect() as conn:
         stored = conn.execute(
             select(campaign_members.c.account_id).where(campaign_members.c.cluster_id == case.subject_id)
         )
         assert {a for (a,) in stored} == {*hydra, "intern"}
-    assert book.standing("intern").level == "allow" and book.standing("trial-0").level == "throttle"
+    assert book.standing("intern").level == "allow"
+
+
+def test_linking_an_old_account_with_little_traffic_does_not_soften_the_campaign(tmp_path: Path) -> None:
+    """A campaign's age is its traffic's: an old, verified account sending a handful of calls does not make the
+    hydra look established (when it took its oldest member's age, the intern let members of this hydra go back to
+    allow)."""
+    alone, hydra, _ = hydra_with_intern(tmp_path / "alone", intern=False)
+    linked, _, _ = hydra_with_intern(tmp_path / "linked", intern=True)
+    levels = {account: alone.standing(account).level for account in hydra}
+    assert set(levels.values()) == {"degrade"}
+    assert {account: linked.standing(account).level for account in hydra} == levels

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -164,11 +164,11 @@ def judge(
     for c in campaigns:
         for m in c.members:
             of[m] = c.cluster_id
-        created = [t for m in c.members if (t := profiles[m].created_us) is not None]
+        created = traffic_weighted_creation([profiles[m] for m in c.members])
         scorer.set_account(
             c.cluster_id,
             AccountInfo(
-                datetime.fromtimestamp(min(created) / 1e6, UTC) if created else None,
+                datetime.fromtimestamp(created / 1e6, UTC) if created is not None else None,
                 all(profiles[m].verified for m in c.members),
             ),
         )
@@ -187,6 +187,22 @@ def judge(
         campaign = by_id[score.account_id]
         campaign.score = score
         campaign.first_flagged_us = first
+
+
+def traffic_weighted_creation(members: Sequence[AccountProfile]) -> int | None:
+    """When a campaign's accounts were created, as its traffic sees it: the creation time of the member that carries
+    the median call (members ordered by creation). The oldest member's would let a hydra look established by
+    linking one old account that sends a handful of calls (measured: it took a test campaign from block to allow);
+    by traffic, the accounts that do the harvesting set the age. None when members of unknown age carry half the
+    calls or more."""
+    total = sum(p.events for p in members)
+    known = sorted((p.created_us, p.events) for p in members if p.created_us is not None)
+    seen = 0
+    for created_us, events in known:
+        seen += events
+        if 2 * seen > total:
+            return created_us
+    return None
 
 
 def suspicious(own: Score, thresholds: Mapping[Verdict, float] = DEFAULT_THRESHOLDS) -> bool:
