@@ -7,8 +7,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from distillguard.console.auth import COOKIE, LOGIN_COOKIE, Sessions
 from distillguard.console.pages.login import safe_next
+from distillguard.store.schema import console_logouts
 from tests.console.conftest import Console
 from tests.console.world import build
 
@@ -103,11 +106,37 @@ def test_every_post_needs_the_sessions_csrf_token(signed_in: Console) -> None:
     assert signed_in.world.ctx.book.case(case).status == "escalated"
 
 
-def test_logout_clears_the_cookie(signed_in: Console) -> None:
+def test_logout_clears_the_cookie_and_ends_the_session_everywhere(signed_in: Console) -> None:
+    copy = signed_in.client.cookies[COOKIE]
     reply = signed_in.client.post("/console/logout", data={"csrf": signed_in.csrf("/console/")})
     assert reply.status_code == 303 and reply.headers["location"] == "/console/login"
     assert any(h.startswith(COOKIE + '=""') or "Max-Age=0" in h for h in reply.headers.get_list("set-cookie"))
     assert signed_in.client.get("/console/").status_code == 303
+    # A copy of the cookie taken before the logout is refused, here and by any other process on the same store.
+    signed_in.client.cookies.set(COOKIE, copy)
+    assert signed_in.client.get("/console/").status_code == 303
+    assert signed_in.client.get("/console/api/accounts").status_code == 401
+    ctx = signed_in.world.ctx
+    elsewhere = Sessions(ctx.engine, ctx.secret, ctx.settings.console)
+    session = elsewhere.read(copy)
+    assert session is not None and elsewhere.check(session) is None
+    # Another session of the same token is not affected.
+    signed_in.client.cookies.clear()
+    signed_in.login()
+    assert signed_in.client.get("/console/").status_code == 200
+
+
+def test_ended_sessions_are_pruned_once_they_would_have_expired(signed_in: Console) -> None:
+    ctx = signed_in.world.ctx
+    sessions = Sessions(ctx.engine, ctx.secret, ctx.settings.console)
+    _cookie, old = sessions.issue("t1", now=0)  # expired long ago
+    _cookie, current = sessions.issue("t1")
+    sessions.end(old)
+    sessions.end(current)
+    sessions.end(current)  # twice: still one row
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(select(console_logouts.c.sid)).scalars().all()
+    assert rows == [current.sid]
 
 
 def test_pages_carry_a_strict_content_security_policy(signed_in: Console) -> None:

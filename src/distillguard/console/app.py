@@ -145,10 +145,10 @@ class Console:
         session = self.sessions.read(request.cookies.get(COOKIE))
         if session is None:
             return None
-        if self.sessions.fresh(session.token_id):
-            name = self.sessions.holder(session.token_id)
+        if self.sessions.recently_checked(session):
+            name = self.sessions.check(session)
         else:
-            name = await run_in_threadpool(self.sessions.holder, session.token_id)
+            name = await run_in_threadpool(self.sessions.check, session)
         return replace(session, name=name) if name is not None else None
 
     def guarded(self, handler: Handler, nav: str = "") -> Callable[[Request], Awaitable[Response]]:
@@ -190,6 +190,7 @@ class Console:
         return endpoint
 
     async def logout(self, page: Page) -> Response:
+        await run_in_threadpool(self.sessions.end, page.session)
         return self.login.logout(page.request, page.session)
 
     async def login_submit(self, request: Request) -> Response:

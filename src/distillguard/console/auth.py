@@ -9,8 +9,10 @@
 - Every POST carries a CSRF token derived from the session id (HMAC again), compared in constant time; the login
   form's comes from a short-lived cookie of its own.
 
-Logging out clears the cookie in the browser; a copy of the cookie taken before stays valid until it expires or the
-token is revoked (there is no server-side session list to strike it from).
+- Logging out clears the cookie and records the session as ended (``console_logouts``): a copy of the cookie taken
+  before is refused from then on, by this process at once and by other workers and replicas within
+  ``console.token_recheck_s`` (each session's check is cached that long, like the token's). Ended sessions are
+  pruned once they would have expired anyway.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.exc import IntegrityError
 
 from distillguard.config import ConsoleConfig
 from distillguard.store import keys as keyfmt
-from distillguard.store.schema import admin_tokens
+from distillguard.store.schema import admin_tokens, console_logouts
+from distillguard.timefmt import utcnow
 
 COOKIE = "dg_console"
 LOGIN_COOKIE = "dg_console_login"
@@ -47,6 +52,8 @@ class Sessions:
         self._key = hmac.new(secret, b"distillguard console sessions v1", hashlib.sha256).digest()
         self.config = config
         self._checked: dict[str, tuple[str | None, float]] = {}
+        # Session id -> (ended by a logout, when checked).
+        self._ended: dict[str, tuple[bool, float]] = {}
         self._lock = threading.Lock()
 
     def _sign(self, payload: str) -> str:
@@ -74,10 +81,23 @@ class Sessions:
             return None
         return Session(token_id, sid, int(expires))
 
-    # the admin token behind a session -------------------------------------------------------------------
+    # the admin token behind a session, and whether it was logged out ---------------------------------------
+    def check(self, session: Session) -> str | None:
+        """The name on the session's admin token if the token exists and is not revoked and the session was not
+        logged out (each looked up at most every token_recheck_s; blocking: call it from a thread)."""
+        name = self.holder(session.token_id)
+        return None if name is None or self._was_ended(session.sid) else name
+
+    def recently_checked(self, session: Session) -> bool:
+        """Whether :meth:`check` can answer from its cache (no thread hop needed)."""
+        now = time.monotonic()
+        recheck = self.config.token_recheck_s
+        with self._lock:
+            token, ended = self._checked.get(session.token_id), self._ended.get(session.sid)
+        return token is not None and ended is not None and now - token[1] < recheck and now - ended[1] < recheck
+
     def holder(self, token_id: str) -> str | None:
-        """The name on an admin token if it exists and is not revoked (looked up at most every token_recheck_s;
-        blocking: call it from a thread)."""
+        """The name on an admin token if it exists and is not revoked (cached token_recheck_s; blocking)."""
         now = time.monotonic()
         with self._lock:
             cached = self._checked.get(token_id)
@@ -94,11 +114,41 @@ class Sessions:
             self._checked[token_id] = (name, now)
         return name
 
-    def fresh(self, token_id: str) -> bool:
-        """Whether the cached check of a token is recent enough to skip the lookup (no thread hop needed)."""
+    def _was_ended(self, sid: str) -> bool:
+        now = time.monotonic()
         with self._lock:
-            cached = self._checked.get(token_id)
-        return cached is not None and time.monotonic() - cached[1] < self.config.token_recheck_s
+            cached = self._ended.get(sid)
+        if cached is not None and (cached[0] or now - cached[1] < self.config.token_recheck_s):
+            return cached[0]
+        with self._engine.connect() as conn:
+            ended = conn.execute(select(console_logouts.c.sid).where(console_logouts.c.sid == sid)).first() is not None
+        self._remember_ended(sid, ended, now)
+        return ended
+
+    def _remember_ended(self, sid: str, ended: bool, now: float) -> None:
+        with self._lock:
+            if len(self._ended) > 10_000:
+                self._ended.clear()
+            self._ended[sid] = (ended, now)
+
+    def end(self, session: Session) -> None:
+        """Log a session out everywhere: recorded in the store (blocking), refused here at once."""
+        self._remember_ended(session.sid, True, time.monotonic())
+        now = utcnow()
+        with self._engine.begin() as conn:
+            conn.execute(delete(console_logouts).where(console_logouts.c.expires_at < now))
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        console_logouts.insert().values(
+                            sid=session.sid,
+                            token_id=session.token_id,
+                            at=now,
+                            expires_at=datetime.fromtimestamp(session.expires, UTC),
+                        )
+                    )
+            except IntegrityError:
+                pass  # ended already (a second logout from a copy of the cookie)
 
     def forget(self, token_id: str) -> None:
         with self._lock:

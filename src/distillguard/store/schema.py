@@ -157,6 +157,18 @@ admin_tokens = Table(
 )
 
 
+# Console sessions ended by a logout (console/auth.py): refused until they would have expired anyway, then pruned.
+console_logouts = Table(
+    "console_logouts",
+    metadata,
+    Column("sid", String(64), primary_key=True),
+    Column("token_id", String(32), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_console_logouts_expires", "expires_at"),
+)
+
+
 # Intel (intel/): STIX objects received from partners, verified, each version kept as received.
 intel_objects = Table(
     "intel_objects",
