@@ -48,6 +48,29 @@ def test_the_campaign_graph_is_deterministic_and_carries_the_evidence() -> None:
     assert len(edges["hovertext"]) == len(links)
     hover = edges["hovertext"][0]
     assert "payment (identity, 0.90): card fp_" in hover and "&lt;b&gt;same&lt;/b&gt; template" in hover
+    # Edges take the colour of their strongest evidence's category, one legend entry per category.
+    lines = [t for t in data if t.get("mode") == "lines"]
+    assert {t["name"] for t in lines} == {"link: identity"}
+    assert [t["showlegend"] for t in lines].count(True) == 1
+    assert sum(t["x"].count(None) for t in lines) == len(links)
+
+
+def test_campaign_edges_are_coloured_by_their_strongest_evidence() -> None:
+    members = [{"account_id": a, "verdict": "block", "link_strength": 1.0} for a in "abcd"]
+
+    def link(a: str, b: str, category: str) -> dict[str, Any]:
+        evidence = [{"kind": "k", "category": "infrastructure", "score": 0.3, "detail": "same /24"}]
+        evidence.append({"kind": "k2", "category": category, "score": 0.9, "detail": "strong"})
+        return {"a": a, "b": b, "weight": 2.0, "evidence": evidence}
+
+    links = [link("a", "b", "account"), link("b", "c", "content"), link("c", "d", "content"), link("a", "d", "x")]
+    data = orjson.loads(plots.figure_json(plots.campaign_graph(members, links)))["data"]
+    colour = {t["name"]: t["line"]["color"] for t in data if t.get("mode") == "lines"}
+    assert colour == {
+        "link: account": plots.CATEGORY_COLOURS["account"],
+        "link: content": plots.CATEGORY_COLOURS["content"],
+        "link: x": plots.OTHER_CATEGORY_COLOUR,
+    }
 
 
 def test_a_large_campaign_draws_its_most_firmly_linked_members_without_labels() -> None:

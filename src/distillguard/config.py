@@ -369,6 +369,9 @@ class ClustersConfig(BaseModel):
     max_events: int = Field(1_000_000, ge=1000)
     # Campaigns with fewer members are not saved (the clustering never forms one of fewer than 3).
     min_size: int = Field(3, ge=3)
+    # The worker's niceness (0-19): clustering is batch work and yields the CPU to the gateway's calls. On a machine
+    # kept busy by other work a high niceness can starve it; each run's duration is in the metrics.
+    niceness: int = Field(10, ge=0, le=19)
 
 
 class ConsoleConfig(BaseModel):

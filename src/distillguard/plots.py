@@ -34,6 +34,14 @@ VERDICT_COLOURS: Mapping[str, str] = {
     "block": "#5b1a58",
 }
 UNKNOWN_COLOUR = "#cfd6de"
+# A campaign edge takes the colour of its strongest evidence's category (clusters/evidence.py KINDS).
+CATEGORY_COLOURS: Mapping[str, str] = {
+    "account": "#b5306b",
+    "content": "#1f6fb2",
+    "behaviour": "#d9730d",
+    "infrastructure": "#6b7785",
+}
+OTHER_CATEGORY_COLOUR = "#465463"
 # Members drawn in a campaign graph at most (the most firmly linked first): a page stays light for any campaign.
 MAX_NODES = 400
 # Labels are written next to nodes up to this many members; beyond it they show on hover only.
@@ -259,6 +267,13 @@ def _positions(names: Sequence[str], edges: Sequence[tuple[int, int]]) -> list[t
     return [(float(x), float(y)) for x, y in layout.coords]
 
 
+def _strongest_category(link: Mapping[str, Any]) -> str:
+    evidence = link.get("evidence") or []
+    if not evidence:
+        return "other"
+    return str(max(evidence, key=lambda e: float(e.get("score") or 0.0)).get("category") or "other")
+
+
 def campaign_graph(
     members: Iterable[Mapping[str, Any]],
     links: Iterable[Mapping[str, Any]],
@@ -270,8 +285,9 @@ def campaign_graph(
 
     ``members``: ``{"account_id", "verdict"?, "link_strength"?}`` (``Campaign.to_json()["members"]``);
     ``links``: ``{"a", "b", "weight", "evidence": [{"kind", "category", "score", "detail"}]}`` (the campaign's
-    ``links``). Nodes are coloured by verdict and sized by link strength; an edge's width follows its weight and
-    hovering its midpoint shows the evidence on it. The layout is deterministic: the same campaign is drawn the same
+    ``links``). Nodes are coloured by verdict and sized by link strength; an edge is coloured by the category of its
+    strongest evidence (account, content, behaviour, infrastructure), its width follows its weight, and hovering its
+    midpoint shows all the evidence on it. The layout is deterministic: the same campaign is drawn the same
     way every time. Above ``max_nodes`` members only the most firmly linked are drawn (the title says so)."""
     everyone = {str(m["account_id"]): m for m in members}
     ranked = sorted(everyone, key=lambda a: (-float(everyone[a].get("link_strength") or 0.0), a))
@@ -281,30 +297,35 @@ def campaign_graph(
     drawn.sort(key=lambda lk: (str(lk["a"]), str(lk["b"])))
     pos = _positions(names, [(index[str(lk["a"])], index[str(lk["b"])]) for lk in drawn])
     fig = go.Figure()
-    # Edges in three width classes (one trace each: thousands of edges stay one drawing call per class).
+    # Edges by the category of their strongest evidence (its colour) and in three width classes (by weight): one
+    # trace per pair, so thousands of edges stay a handful of drawing calls.
     heaviest = max((float(lk["weight"]) for lk in drawn), default=1.0) or 1.0
-    classes: dict[int, tuple[list[float | None], list[float | None]]] = {1: ([], []), 2: ([], []), 3: ([], [])}
+    classes: dict[tuple[str, int], tuple[list[float | None], list[float | None]]] = defaultdict(lambda: ([], []))
     mid_x, mid_y, mid_text = [], [], []
     for lk in drawn:
         (x0, y0), (x1, y1) = pos[index[str(lk["a"])]], pos[index[str(lk["b"])]]
-        xs, ys = classes[1 + min(2, int(3 * float(lk["weight"]) / heaviest))]
+        xs, ys = classes[(_strongest_category(lk), 1 + min(2, int(3 * float(lk["weight"]) / heaviest)))]
         xs.extend((x0, x1, None))
         ys.extend((y0, y1, None))
         mid_x.append((x0 + x1) / 2)
         mid_y.append((y0 + y1) / 2)
         mid_text.append(edge_hover(lk))
-    for width, (xs, ys) in classes.items():
-        if xs:
-            fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=ys,
-                    mode="lines",
-                    hoverinfo="skip",
-                    showlegend=False,
-                    line={"width": 0.8 * width, "color": "rgba(70, 84, 99, 0.45)"},
-                )
+    shown: set[str] = set()
+    for (category, width), (xs, ys) in sorted(classes.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                name=f"link: {category}",
+                legendgroup=f"link: {category}",
+                showlegend=category not in shown,
+                hoverinfo="skip",
+                opacity=0.6,
+                line={"width": 0.8 * width, "color": CATEGORY_COLOURS.get(category, OTHER_CATEGORY_COLOUR)},
             )
+        )
+        shown.add(category)
     fig.add_trace(
         go.Scatter(
             x=mid_x,

@@ -28,6 +28,7 @@ CUSTOMERS = ["acme", "globex"]
 CONFIG = """
 [clusters]
 interval_s = {interval}
+niceness = 0
 """
 TASKS = ["integrate x^2 sin x", "implement an LRU cache", "explain adverse possession", "explain the Krebs cycle"]
 

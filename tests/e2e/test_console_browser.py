@@ -48,6 +48,7 @@ CONFIG = (
 [clusters]
 interval_s = 2
 lookback_h = 1
+niceness = 0  # a niced job can starve on a machine busy with other tests
 
 [console]
 refresh_interval_s = 0.5

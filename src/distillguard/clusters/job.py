@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "clusters.lock"
-# The worker's niceness: clustering is batch work, the gateway's calls come first.
-NICENESS = 10
 
 
 class RunFailed(Exception):
@@ -82,8 +80,6 @@ def _serve(conn: Connection) -> None:
     from distillguard.clusters.run import run_once
     from distillguard.logs import configure_logging
 
-    with contextlib.suppress(OSError):  # not permitted here: run at the gateway's priority
-        os.nice(NICENESS)
     configured = False
     while True:
         try:
@@ -92,6 +88,9 @@ def _serve(conn: Connection) -> None:
             return  # the gateway stopped (or died)
         if not configured:
             configure_logging(settings.logging.level, settings.logging.format)
+            # Batch work: the gateway's calls come first ([clusters] niceness).
+            with contextlib.suppress(OSError):  # not permitted here: run at the gateway's priority
+                os.nice(settings.clusters.niceness)
             configured = True
         try:
             result: dict[str, Any] | str = run_once(settings, now_us).to_json()
