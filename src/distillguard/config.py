@@ -351,8 +351,12 @@ class IntelConfig(BaseModel):
     template_max_outside_accounts: int = Field(2, ge=0)
     templates_per_campaign: int = Field(20, ge=1)
     hub: HubClientConfig = Field(default_factory=HubClientConfig)
-    # Pull the hub this often from `serve` (0: never; `distillguard intel pull` pulls by hand).
+    # Pull the hub this often from `serve` (0: never; `distillguard intel pull` pulls by hand); as often, reviewers'
+    # reversals are turned into disputes.
     pull_interval_s: float = Field(300.0, ge=0)
+    # When a reviewer reverses a case, dispute (false-positive report: here at once, and to the hub) every partner
+    # indicator that matched one of its members (intel/reversals.py).
+    dispute_on_reversal: bool = True
     partners: list[PartnerConfig] = Field(default_factory=list)
 
 

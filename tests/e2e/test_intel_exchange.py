@@ -291,3 +291,45 @@ def test_forged_and_tampered_objects_are_rejected_and_a_lying_member_cannot_flag
     )
     ids = {r["indicator"] for r in held["indicators"]}
     assert card["id"] in ids and forged["id"] not in ids and domain["id"] not in ids
+
+
+def test_a_reviewers_reversal_disputes_the_partner_indicators_that_matched(
+    hub: Hub, provider_a: dict[str, Any], start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    """B's reviewer clears an account A's intel helped flag: B disputes the indicators that matched it (here at
+    once, and at the hub, where A's partners see the false-positive report), saying nothing about the account."""
+    gw = start_b(start_gateway, hub, [partner(provider_a)], True, tmp_path)
+    config = str(gw.data_dir.parent / "distillguard.toml")
+    wait_for_log(gw, '"accounts_matched"')
+    harvest(gw, "b_harvest_0", 12, 0)
+    cases: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 20
+    while not cases:  # the response persists its moves every 0.2 s: poll
+        assert time.monotonic() < deadline, "no case was opened for the flagged account"
+        cases = json.loads(cli("review", "list", "--json", data_dir=gw.data_dir).stdout)
+        time.sleep(0.2)
+    [case] = [c for c in cases if c["subject"]["id"] == "b_harvest_0"]
+    cli(
+        "review",
+        "reverse",
+        case["case_id"],
+        "--reason",
+        "our own QA account",
+        "--reviewer",
+        "bob",
+        data_dir=gw.data_dir,
+    )
+    wait_for_log(gw, "partner indicators disputed after reversals")
+    held = json.loads(cli("intel", "list", "--json", "--config", config, data_dir=gw.data_dir).stdout)["indicators"]
+    disputed = {r["indicator"] for r in held if "(us)" in r["disputed_by"]}
+    assert disputed, held
+    # At the hub: one signed report per disputed indicator, by B, without the account, the case or the reason.
+    collection = next(c for c in ApiRoot(hub.url, user="provider-a", password=hub.secrets["provider-a"]).collections)
+    opinions = [o for o in collection.get_objects()["objects"] if o["type"] == "opinion"]
+    mine = [o for o in opinions if o["object_refs"][0] in disputed]
+    assert {o["object_refs"][0] for o in mine} == disputed and all(o["opinion"] == "strongly-disagree" for o in mine)
+    text = json.dumps(mine)
+    assert "b_harvest_0" not in text and case["case_id"] not in text and "QA account" not in text
+    # Handled once: the rounds after it (every 0.3 s here) find nothing more to dispute.
+    time.sleep(1.5)
+    assert gw.log().count("partner indicators disputed after reversals") == 1

@@ -133,6 +133,8 @@ class Gateway:
             self.enforcement = Enforcement(settings.respond, settings.server.max_tokens_cap)
             if self.detection is not None:
                 self.detection.responder = self.responder
+                if self.detection.intel is not None:
+                    self.detection.intel.book = self.book
             responder = self.responder
             self.metrics.bind_response(lambda: float(responder.scorer_ok), lambda: float(responder.store_ok))
         self.clustering: ClusteringJob | None = None

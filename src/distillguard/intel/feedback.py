@@ -38,13 +38,17 @@ def sighting(
     )
 
 
-def false_positive(member: Member, indicator_id: str, explanation: str, at: datetime, tlp: Tlp) -> dict[str, Any]:
+def false_positive(
+    member: Member, indicator_id: str, explanation: str, at: datetime, tlp: Tlp, object_id: str | None = None
+) -> dict[str, Any]:
+    """A signed dispute of ``indicator_id``; with ``object_id`` (and a fixed ``at``) the same report is the same object
+    every time it is made (Ed25519 signatures are deterministic), so making it again stores and pushes nothing new."""
     now = rfc3339_ms(at)
     return member.signer.sign(
         {
             "type": "opinion",
             "spec_version": "2.1",
-            "id": f"opinion--{uuid.uuid4()}",
+            "id": object_id or f"opinion--{uuid.uuid4()}",
             "created_by_ref": member.identity_id,
             "created": now,
             "modified": now,

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -23,6 +24,8 @@ from distillguard.events.schema import Event
 from distillguard.intel.feed import Feed, build_feed
 from distillguard.intel.matching import Match, Matcher
 from distillguard.intel.member import Member, load_member
+from distillguard.intel.reversals import CURSOR as REVERSALS_CURSOR
+from distillguard.intel.reversals import dispute_objects, reversal_disputes
 from distillguard.intel.signing import parse_public_key
 from distillguard.intel.store import IngestResult, IntelStore
 from distillguard.intel.taxii import HubClient
@@ -30,6 +33,9 @@ from distillguard.intel.templates import prompt_text
 from distillguard.intel.trust import PartnerEvidence, Trust, extraction_shaped
 from distillguard.store.models import Account
 from distillguard.timefmt import rfc3339, utcnow
+
+if TYPE_CHECKING:
+    from distillguard.respond.book import CaseBook
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +74,8 @@ class IntelRuntime:
         self._accounts: dict[str, Account] = {}
         # Called with the accounts to rescore after a reload (the detection's scorer.touch).
         self.on_changed: Callable[[list[str]], None] | None = None
+        # The deployment's cases, when it has them: reviewers' reversals become disputes (intel/reversals.py).
+        self.book: CaseBook | None = None
         self._task = Background("distillguard-intel-pull", self._pull_loop)
         self._install(*self._load())
 
@@ -114,9 +122,41 @@ class IntelRuntime:
         )
         return bool(matches) and self.evidence.record(event.account_id, matches, extraction_shaped(signals))
 
-    # periodic pull ----------------------------------------------------------------------------------
+    # reviewers' reversals --------------------------------------------------------------------------
+    def dispute_reversals(self) -> int:
+        """Dispute the partner indicators that matched accounts reviewers cleared since the last time: stored here,
+        pushed to the hub if there is one (blocking). The number of disputes made; the cursor moves only once they
+        are stored and pushed, so a failure is retried next round."""
+        if self.book is None or not self.config.dispute_on_reversal:
+            return 0
+        since = int(self.store.cursor(REVERSALS_CURSOR) or 0)
+        disputes, last = reversal_disputes(self.book, self.evidence, self.evidence.feed, self.member.identity_id, since)
+        if disputes:
+            objects = dispute_objects(self.member, disputes, self.config.tlp)
+            self.store.ingest(objects, self.keys)
+            if self.config.hub.url:
+                pushed = HubClient(self.config.hub).push(objects)
+                if pushed.failures:
+                    raise RuntimeError(
+                        f"the hub refused {len(pushed.failures)} false-positive reports: {pushed.failures}"
+                    )
+            log.info(
+                "partner indicators disputed after reversals",
+                extra={
+                    "indicators": sorted({d.indicator_id for d in disputes}),
+                    "cases": sorted({d.case_id for d in disputes}),
+                    "pushed": bool(self.config.hub.url),
+                },
+            )
+        if last != since:
+            self.store.set_cursor(REVERSALS_CURSOR, str(last))
+        return len(disputes)
+
+    # periodic pull and feedback ---------------------------------------------------------------------
     def start(self) -> None:
-        if self.config.pull_interval_s > 0 and self.config.hub.url:
+        pulls = bool(self.config.hub.url)
+        disputes = self.config.dispute_on_reversal and self.book is not None
+        if self.config.pull_interval_s > 0 and (pulls or disputes):
             self._task.start()
 
     async def stop(self) -> None:
@@ -124,12 +164,23 @@ class IntelRuntime:
 
     async def _pull_loop(self) -> None:
         while True:
+            changed = False
+            if self.config.hub.url:
+                try:
+                    result = await asyncio.to_thread(pull_once, self.config, self.store, self.keys)
+                    changed = result.accepted > 0
+                except Exception as exc:  # the hub being away must not stop the gateway; try again next interval
+                    log.warning("intel pull failed", extra={"error": str(exc)})
             try:
-                result = await asyncio.to_thread(pull_once, self.config, self.store, self.keys)
-                if result.accepted:
-                    changed = self._install(*(await asyncio.to_thread(self._load)))
+                changed = await asyncio.to_thread(self.dispute_reversals) > 0 or changed
+            except Exception as exc:  # kept for the next round: the cursor did not move
+                log.warning("disputing partner indicators after reversals failed", extra={"error": str(exc)})
+            if changed:
+                try:
+                    rematched = self._install(*(await asyncio.to_thread(self._load)))
+                except Exception as exc:
+                    log.warning("reloading partner intel failed", extra={"error": str(exc)})
+                else:
                     if self.on_changed is not None:
-                        self.on_changed(changed)
-            except Exception as exc:  # the hub being away must not stop the gateway; try again next interval
-                log.warning("intel pull failed", extra={"error": str(exc)})
+                        self.on_changed(rematched)
             await asyncio.sleep(self.config.pull_interval_s)
