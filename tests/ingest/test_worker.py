@@ -188,3 +188,41 @@ def test_scoring_writes_each_rescored_accounts_verdict(redis_server: Redis, tmp_
     scorer_only.close()
     lines = [orjson.loads(line) for line in (tmp_path / "verdicts.jsonl").read_text().splitlines()]
     assert {line["account_id"] for line in lines} == set(stored)
+
+
+def test_events_that_do_not_fit_the_archive_are_set_aside_and_the_rest_archived(
+    redis_server: Redis, tmp_path: Path
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    good = [make_event(i, signals=True).to_json() for i in range(6)]
+    wrong_status = {**good[1], "response": {**good[1]["response"], "status": "200"}}  # another producer's types
+    not_an_object = {**good[2], "client": "203.0.113.7"}
+    retyped = {**good[3], "signals": {**good[3]["signals"], "depth": "3"}}  # signals of the wrong types: recomputed
+    for event in (good[0], wrong_status, not_an_object, retyped, good[4], good[5]):
+        client.xadd(STREAM, {"event_id": event["event_id"], "event": orjson.dumps(event)})
+    stats = worker(redis_server, tmp_path).run(until_idle=True)
+    archived = [good[0], retyped, good[4], good[5]]
+    assert archived_ids(tmp_path) == Counter(e["event_id"] for e in archived)
+    assert stats.rejected == 2 and stats.signals_computed == 1 and pending(redis_server) == 0
+    depth = dict(zip(*read_archive(tmp_path, ["event_id", "sig_depth"]).to_pydict().values(), strict=True))
+    assert depth[retyped["event_id"]] == good[3]["signals"]["depth"]
+    lines = [orjson.loads(line) for line in (tmp_path / "_rejected" / "w1.jsonl").read_text().splitlines()]
+    assert [(orjson.loads(line["raw"])["event_id"], line["reason"][:16]) for line in lines] == [
+        (not_an_object["event_id"], "client is not an"),
+        (wrong_status["event_id"], "response.status:"),
+    ]
+
+
+def test_a_worker_leaves_the_garbage_collector_as_it_found_it(redis_server: Redis, tmp_path: Path) -> None:
+    import gc
+
+    preload(redis_server, 50, signals=True)
+    assert gc.isenabled()
+    worker(redis_server, tmp_path).run(until_idle=True)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        worker(redis_server, tmp_path, consumer="w2", group="again").run(until_idle=True)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -23,10 +23,11 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from distillguard.events.schema import SCHEMA_VERSION
-from distillguard.events.signals import SIGNAL_COLUMNS, SIGNALS_VERSION, RequestSignals, as_row
+from distillguard.events.signals import SIGNAL_COLUMNS, SIGNALS_VERSION, RequestSignals, to_object
 
 Partition = tuple[str, str]  # (date "YYYY-MM-DD", hour "HH"), in UTC
 
@@ -40,7 +41,6 @@ _SIGNAL_ARROW_TYPES = {
 }
 # A new field type in RequestSignals fails here, at import, rather than in a worker at 3 a.m.
 _SIGNAL_FIELDS = [pa.field(f"sig_{f.name}", _SIGNAL_ARROW_TYPES[str(f.type)]) for f in fields(RequestSignals)]
-_NO_SIGNALS = (None,) * len(SIGNAL_COLUMNS)
 
 SCHEMA = pa.schema(
     [
@@ -76,14 +76,78 @@ SCHEMA = pa.schema(
 )
 
 
+# Where the plain columns sit in the event JSON (docs/events.md). Arrow converts them straight from the parsed
+# events, one pass in C over a nested struct; the other columns are derived in build_table.
+JSON_PATHS: dict[str, tuple[str, ...]] = {
+    "event_id": ("event_id",),
+    "account_id": ("account_id",),
+    "key_id": ("key_id",),
+    "org_id": ("org_id",),
+    "client_ip": ("client", "ip"),
+    "user_agent": ("client", "user_agent"),
+    "client_fingerprint": ("client", "fingerprint"),
+    "client_tls": ("client", "tls"),
+    "endpoint": ("endpoint",),
+    "model": ("model",),
+    "upstream": ("upstream",),
+    "status": ("response", "status"),
+    "prompt_tokens": ("response", "usage", "prompt_tokens"),
+    "completion_tokens": ("response", "usage", "completion_tokens"),
+    "finish_reason": ("response", "finish_reason"),
+    "text": ("response", "text"),
+    "text_sha256": ("response", "text_sha256"),
+    "latency_ms": ("response", "latency_ms"),
+    "ttft_ms": ("response", "ttft_ms"),
+    "error_code": ("response", "error_code"),
+}
+
+
+def _nested(types: dict[tuple[str, ...], pa.DataType]) -> tuple[pa.StructType, dict[tuple[str, ...], list[int]]]:
+    """The struct type holding each leaf type at its path, and each path as child indices (for ``struct_field``)."""
+    tree: dict[str, Any] = {}
+    for path, kind in types.items():
+        node = tree
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = kind
+
+    def struct(node: dict[str, Any]) -> pa.StructType:
+        return pa.struct([(key, struct(value) if isinstance(value, dict) else value) for key, value in node.items()])
+
+    def indices(path: tuple[str, ...]) -> list[int]:
+        node, found = tree, []
+        for key in path:
+            found.append(list(node).index(key))
+            node = node[key]
+        return found
+
+    return struct(tree), {path: indices(path) for path in types}
+
+
+_EVENT_STRUCT, _EVENT_INDICES = _nested({path: SCHEMA.field(name).type for name, path in JSON_PATHS.items()})
+# The signals object of an event: content_sig is unsigned there, a signed int64 (same bits) in the archive.
+_SIGNALS_STRUCT = pa.struct(
+    [
+        (name, pa.uint64() if name == "content_sig" else field.type)
+        for name, field in zip(SIGNAL_COLUMNS, _SIGNAL_FIELDS, strict=True)
+    ]
+)
+
+
+class UnfitEvents(ValueError):
+    """Values of some events do not fit the archive's columns (another producer's types): see :func:`conform`."""
+
+
 @dataclass(slots=True)
 class Record:
-    """One stream entry, decoded: the event JSON, its time, and its signals (given or computed)."""
+    """One stream entry, decoded: the event JSON, its time, and the signals to archive with it."""
 
     stream_id: str
     event: dict[str, Any]
     ts_us: int
-    signals: RequestSignals | None = None
+    # A record (computed or checked); or the event's own ``signals`` object of the current version, as it came (its
+    # types are checked by Arrow when the table is built, far cheaper than in Python); or None: no signals.
+    signals: RequestSignals | dict[str, Any] | None = None
 
 
 def stream_id_key(stream_id: str) -> tuple[int, int]:
@@ -111,54 +175,129 @@ def file_range(name: str) -> tuple[tuple[int, int], tuple[int, int]] | None:
     return (int(parts[0]), int(parts[1])), (int(parts[2]), int(parts[3]))
 
 
-def _opt_json(value: Any) -> str | None:
-    return orjson.dumps(value).decode() if value else None
+def in_stream_order(records: Sequence[Record]) -> list[Record]:
+    """``records`` sorted by stream id (``<ms>-<seq>``, as numbers), the order of a part file's rows."""
+    ids = pa.array([r.stream_id for r in records], pa.string())
+    parts = pc.split_pattern(ids, "-", max_splits=1)
+    keys = pa.table(
+        {"ms": pc.cast(pc.list_element(parts, 0), pa.int64()), "seq": pc.cast(pc.list_element(parts, 1), pa.int64())}
+    )
+    order = pc.sort_indices(keys, sort_keys=[("ms", "ascending"), ("seq", "ascending")])
+    return [records[i] for i in order.to_pylist()]
+
+
+def _regular(event: dict[str, Any]) -> bool:
+    """True when the event's nested objects are objects or null (what the fast conversion takes as it is)."""
+    client, response = event.get("client"), event.get("response")
+    if not (client is None or type(client) is dict) or not (response is None or type(response) is dict):
+        return False
+    usage = response.get("usage") if response is not None else None
+    return usage is None or type(usage) is dict
+
+
+def _signals_object(signals: RequestSignals | dict[str, Any] | None) -> dict[str, Any] | None:
+    return to_object(signals) if isinstance(signals, RequestSignals) else signals
 
 
 def build_table(records: Sequence[Record]) -> pa.Table:
-    """The rows of ``records`` in :data:`SCHEMA` (column by column: one C-level pass per column)."""
+    """The rows of ``records``, in their order, in :data:`SCHEMA`.
+
+    Column by column in C: Arrow converts the events' plain fields and their signals from the parsed JSON in one
+    pass each (nested structs, then the leaves picked out); Python touches each event only for the request text and
+    the few derived columns. Raises :class:`UnfitEvents` when a value does not fit its column (a string for a
+    number, an array for an object …); :func:`conform` then finds which events, and why.
+    """
     events = [r.event for r in records]
-    clients = [e.get("client") or {} for e in events]
-    responses = [e.get("response") or {} for e in events]
-    usages = [r.get("usage") or {} for r in responses]
-    signal_rows = [as_row(r.signals) if r.signals is not None else _NO_SIGNALS for r in records]
-    signal_columns = list(zip(*signal_rows, strict=True)) if signal_rows else [()] * len(SIGNAL_COLUMNS)
+    if not all(map(_regular, events)):
+        raise UnfitEvents("client, response or response.usage is not an object")
+    dumps = orjson.dumps
+    signals = [_signals_object(r.signals) for r in records]
+    try:
+        body = pa.array(events, type=_EVENT_STRUCT)
+        sig = pa.array(signals, type=_SIGNALS_STRUCT)
+        derived = {
+            "stream_id": pa.array([r.stream_id for r in records], pa.string()),
+            "ts": pa.array([r.ts_us for r in records], SCHEMA.field("ts").type),
+            "stream": pa.array([bool(e.get("stream", False)) for e in events], pa.bool_()),
+            # orjson writes UTF-8, which Arrow takes as it is (no str objects made)
+            "request": pa.array([dumps(e["request"]) for e in events], pa.string()),
+            "extra": pa.array([dumps(x) if (x := e.get("extra")) else None for e in events], pa.string()),
+            "schema_version": pa.array([e.get("schema_version", SCHEMA_VERSION) for e in events], pa.int32()),
+            "signals_version": pa.array([None if s is None else SIGNALS_VERSION for s in signals], pa.int32()),
+        }
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:  # orjson's errors: TypeError
+        raise UnfitEvents(str(exc)) from None
+    for name, path in JSON_PATHS.items():
+        derived[name] = pc.struct_field(body, _EVENT_INDICES[path])
+    for i, name in enumerate(SIGNAL_COLUMNS):
+        column = pc.struct_field(sig, [i])
+        derived[f"sig_{name}"] = column.view(pa.int64()) if name == "content_sig" else column
+    return pa.Table.from_arrays([derived[name] for name in SCHEMA.names], schema=SCHEMA)
 
-    def get(rows: list[dict[str, Any]], name: str) -> list[Any]:
-        return [row.get(name) for row in rows]
 
-    columns: list[Any] = [
-        [r.stream_id for r in records],
-        [str(e["event_id"]) for e in events],
-        [r.ts_us for r in records],
-        [str(e["account_id"]) for e in events],
-        get(events, "key_id"),
-        get(events, "org_id"),
-        get(clients, "ip"),
-        get(clients, "user_agent"),
-        get(clients, "fingerprint"),
-        get(clients, "tls"),
-        get(events, "endpoint"),
-        get(events, "model"),
-        get(events, "upstream"),
-        [bool(e.get("stream", False)) for e in events],
-        [orjson.dumps(e["request"]).decode() for e in events],
-        get(responses, "status"),
-        get(usages, "prompt_tokens"),
-        get(usages, "completion_tokens"),
-        get(responses, "finish_reason"),
-        get(responses, "text"),
-        get(responses, "text_sha256"),
-        get(responses, "latency_ms"),
-        get(responses, "ttft_ms"),
-        get(responses, "error_code"),
-        [_opt_json(e.get("extra")) for e in events],
-        [e.get("schema_version", SCHEMA_VERSION) for e in events],
-        [SIGNALS_VERSION if r.signals is not None else None for r in records],
-        *signal_columns,
-    ]
-    arrays = [pa.array(list(values), type=field.type) for values, field in zip(columns, SCHEMA, strict=True)]
-    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+def conform(records: Sequence[Record]) -> tuple[list[Record], list[tuple[Record, str]]]:
+    """The records the archive can hold, in the form :func:`build_table` takes, and the others with the reason.
+
+    For a batch that :func:`build_table` refused (rare: a producer that does not follow docs/events.md). Ids are
+    taken as text and absent, null or empty nested objects as empty ones, as the archive always did; an event that
+    still does not fit is left out (the caller keeps it beside the archive) rather than stopping ingest. Signals
+    must have been checked (``ingest.enrich``): a stored object of the wrong types would make its event unfit.
+    """
+    regular: list[Record] = []
+    unfit: list[tuple[Record, str]] = []
+    for record in records:
+        try:
+            regular.append(Record(record.stream_id, _regularised(record.event), record.ts_us, record.signals))
+        except UnfitEvents as exc:
+            unfit.append((record, str(exc)))
+    try:
+        build_table(regular)
+        return regular, unfit
+    except UnfitEvents:
+        pass
+    fit: list[Record] = []
+    for record in regular:  # one by one, to tell which
+        try:
+            build_table([record])
+        except UnfitEvents as exc:
+            unfit.append((record, _unfit_column(record.event) or str(exc)))
+        else:
+            fit.append(record)
+    return fit, unfit
+
+
+def _regularised(event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` with text ids and its nested objects as objects (absent, null or empty ones as ``{}``)."""
+    client, response = event.get("client") or {}, event.get("response") or {}
+    if not isinstance(client, dict):
+        raise UnfitEvents("client is not an object")
+    if not isinstance(response, dict):
+        raise UnfitEvents("response is not an object")
+    usage = response.get("usage") or {}
+    if not isinstance(usage, dict):
+        raise UnfitEvents("response.usage is not an object")
+    return {
+        **event,
+        "event_id": str(event["event_id"]),
+        "account_id": str(event["account_id"]),
+        "client": client,
+        "response": {**response, "usage": usage},
+    }
+
+
+def _unfit_column(event: dict[str, Any]) -> str | None:
+    """Which plain field of a (regularised) event does not fit its column, and why; None if they all do."""
+    for name, path in JSON_PATHS.items():
+        value: Any = event
+        for key in path:
+            value = value.get(key)
+            if value is None:
+                break
+        try:
+            pa.array([value], SCHEMA.field(name).type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as exc:
+            return f"{'.'.join(path)}: {exc}"
+    return None
 
 
 @dataclass
@@ -193,13 +332,17 @@ class Archive:
         return self.root / f"date={date}" / f"hour={hour}"
 
     def stage(self, partition: Partition, records: Sequence[Record]) -> StagedFile:
-        """Write ``records`` (sorted here by stream id) to a synced temporary file in the partition."""
-        ordered = sorted(records, key=lambda r: stream_id_key(r.stream_id))
+        """Write ``records`` (sorted here by stream id) to a synced temporary file in the partition.
+
+        Raises :class:`UnfitEvents` (writing nothing) when some do not fit the columns: see :func:`conform`.
+        """
+        ordered = in_stream_order(records)
+        table = build_table(ordered)
         directory = self.directory(partition)
         directory.mkdir(parents=True, exist_ok=True)
         final = directory / file_name(ordered[0].stream_id, ordered[-1].stream_id)
         tmp = directory / f"{self._tmp_prefix}{secrets.token_hex(6)}.{final.name}.tmp"
-        pq.write_table(build_table(ordered), tmp, compression="zstd")
+        pq.write_table(table, tmp, compression="zstd")
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)

@@ -21,6 +21,7 @@ import orjson
 import redis
 
 from distillguard.detect.scorer import OnlineScorer, Score
+from distillguard.events.signals import RequestSignals
 from distillguard.ingest.archive import Record
 from distillguard.timefmt import rfc3339_from_epoch_us
 
@@ -82,7 +83,7 @@ class Scoring:
     def feed(self, records: Iterable[Record]) -> None:
         observe = self.scorer.observe
         for record in records:
-            if record.signals is None:
+            if not isinstance(record.signals, RequestSignals):  # the worker enriches checked for the scorer
                 continue
             event = record.event
             usage = (event.get("response") or {}).get("usage") or {}
