@@ -13,12 +13,17 @@ import pytest
 import redis
 
 from distillguard.config import EventsConfig
+from distillguard.detect.features import CLOCK_MODEL_CAP
 from distillguard.detect.scorer import OnlineScorer
+from distillguard.detect.shared_scorer import SharedOnlineScorer
+from distillguard.detect.shared_state import RedisAccountStates
+from distillguard.detect.state_codec import decode
 from distillguard.events.stream import RedisStreamSink
 from distillguard.ingest.archive import read_archive
 from distillguard.ingest.verdicts import JsonlVerdicts, RedisVerdicts, Scoring
 from distillguard.ingest.worker import IngestOptions, IngestWorker
 from tests.ingest.events import BASE_US, make_event
+from tests.support.processes import cli
 from tests.support.servers import Redis
 
 STREAM = "distillguard:events"
@@ -190,6 +195,33 @@ def test_scoring_writes_each_rescored_accounts_verdict(redis_server: Redis, tmp_
     assert {line["account_id"] for line in lines} == set(stored)
 
 
+def test_workers_of_one_group_score_each_account_on_all_its_events_through_the_shared_state(
+    redis_server: Redis, tmp_path: Path
+) -> None:
+    def scoring(consumer: str) -> Scoring:
+        states = RedisAccountStates(redis.Redis.from_url(redis_server.url), "ingest", 3600, CLOCK_MODEL_CAP)
+        return Scoring(
+            SharedOnlineScorer(OnlineScorer(rescore_every=4), states),
+            JsonlVerdicts(tmp_path / f"{consumer}.jsonl", consumer),
+        )
+
+    # Each worker of the group reads half of every account's events (10 of its 20).
+    preload(redis_server, 70, signals=True)
+    worker(redis_server, None, consumer="w1", scoring=scoring("w1")).run(until_idle=True)
+    preload(redis_server, 70, signals=True, start=70)
+    worker(redis_server, None, consumer="w2", scoring=scoring("w2")).run(until_idle=True)
+    client = redis.Redis.from_url(redis_server.url)
+    for i in range(7):
+        doc, packed = client.hmget(f"ingest:acct:acct_{i}", ["s", "c"])
+        assert isinstance(doc, bytes) and isinstance(packed, bytes)
+        assert decode(doc, packed).events == 20
+    last = {}
+    for line in (tmp_path / "w2.jsonl").read_text().splitlines():
+        row = orjson.loads(line)
+        last[row["account_id"]] = row["events"]
+    assert last == {f"acct_{i}": 20 for i in range(7)}
+
+
 def test_events_that_do_not_fit_the_archive_are_set_aside_and_the_rest_archived(
     redis_server: Redis, tmp_path: Path
 ) -> None:
@@ -226,3 +258,17 @@ def test_a_worker_leaves_the_garbage_collector_as_it_found_it(redis_server: Redi
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_shared_state_scoring_needs_a_state_url(tmp_path: Path) -> None:
+    done = cli(
+        "ingest",
+        "--stream-url",
+        "redis://127.0.0.1:1/0",
+        "--verdicts",
+        "redis",
+        "--shared-state",
+        data_dir=tmp_path,
+        check=False,
+    )
+    assert done.returncode != 0 and "--shared-state needs --verdicts and detect.state_url" in done.stderr

@@ -51,6 +51,14 @@ def ingest(
         Path | None, typer.Option(help="Risk model artefact for --verdicts (default: the shipped one).")
     ] = None,
     rules_only: Annotated[bool, typer.Option("--rules-only", help="Score with the transparent rules alone.")] = False,
+    shared_state: Annotated[
+        bool,
+        typer.Option(
+            "--shared-state",
+            help="With --verdicts: keep account state in Redis ([detect] state_url), so the workers of one group "
+            "score each account on all its events. Only when the gateways do not score (they would count twice).",
+        ),
+    ] = False,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
     until_idle: Annotated[
         bool, typer.Option("--until-idle", help="Exit once the stream has nothing more to read (backfills).")
@@ -90,7 +98,11 @@ def ingest(
     from distillguard.events.stream import connect
 
     client = connect(url)
-    scoring = _scoring(settings, verdicts, client, options.consumer, model, rules_only) if verdicts else None
+    if shared_state and not (verdicts and settings.detect.state_url):
+        raise fail("--shared-state needs --verdicts and detect.state_url (redis://HOST:PORT/DB) in --config")
+    scoring = (
+        _scoring(settings, verdicts, client, options.consumer, model, rules_only, shared_state) if verdicts else None
+    )
     worker = IngestWorker(options, client, scoring)
     if metrics_port is not None:
         from prometheus_client import start_http_server
@@ -114,7 +126,9 @@ def ingest(
         )
 
 
-def _scoring(settings: Settings, target: str, client: Any, source: str, model: Path | None, rules_only: bool) -> Any:
+def _scoring(
+    settings: Settings, target: str, client: Any, source: str, model: Path | None, rules_only: bool, shared: bool
+) -> Any:
     from distillguard.detect.model import RiskModel, shipped_model_available
     from distillguard.detect.scorer import OnlineScorer
     from distillguard.ingest.verdicts import JsonlVerdicts, RedisVerdicts, Scoring, VerdictOutput
@@ -135,7 +149,19 @@ def _scoring(settings: Settings, target: str, client: Any, source: str, model: P
     else:
         output = JsonlVerdicts(Path(target), source)
     thresholds: Any = settings.detect.thresholds
-    return Scoring(OnlineScorer(risk_model, thresholds, settings.detect.rescore_every), output)
+    scorer = OnlineScorer(risk_model, thresholds, settings.detect.rescore_every)
+    if not shared:
+        return Scoring(scorer, output)
+    from distillguard.detect.features import CLOCK_MODEL_CAP
+    from distillguard.detect.shared_scorer import SharedOnlineScorer
+    from distillguard.detect.shared_state import RedisAccountStates
+    from distillguard.events.stream import connect
+
+    d = settings.detect
+    states = RedisAccountStates(
+        connect(d.state_url, d.state_timeout_ms / 1000), d.state_prefix, d.state_ttl_s, CLOCK_MODEL_CAP
+    )
+    return Scoring(SharedOnlineScorer(scorer, states, d.max_pending_calls, d.cache_accounts), output)
 
 
 def main() -> None:

@@ -8,7 +8,8 @@ cache the gateways can read; the file suits one-off backfills.
 Account state lives in the worker's memory, so a score covers the events this worker saw since it started.
 Workers of one consumer group split the stream between them, each seeing part of every account; for scores over
 all of an account's traffic run the scoring worker in a consumer group of its own (every group reads the whole
-stream): ``distillguard ingest --group scoring --verdicts redis``.
+stream): ``distillguard ingest --group scoring --verdicts redis``; or keep the state in Redis
+(``--shared-state``, detect/shared_scorer.py), and the workers of one group score each account on all of it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import orjson
 import redis
 
 from distillguard.detect.scorer import OnlineScorer, Score
+from distillguard.detect.shared_scorer import SharedOnlineScorer
 from distillguard.events.signals import RequestSignals
 from distillguard.ingest.archive import Record
 from distillguard.timefmt import rfc3339_from_epoch_us
@@ -75,7 +77,7 @@ class JsonlVerdicts:
 class Scoring:
     """The scorer and where its verdicts go; fed the records a worker archived, batch by batch."""
 
-    def __init__(self, scorer: OnlineScorer, output: VerdictOutput) -> None:
+    def __init__(self, scorer: OnlineScorer | SharedOnlineScorer, output: VerdictOutput) -> None:
         self.scorer = scorer
         self.output = output
         self.scores_written = 0
