@@ -352,11 +352,11 @@ class IntelConfig(BaseModel):
     templates_per_campaign: int = Field(20, ge=1)
     hub: HubClientConfig = Field(default_factory=HubClientConfig)
     # Pull the hub this often from `serve` (0: never; `distillguard intel pull` pulls by hand); as often, reviewers'
-    # reversals are turned into disputes.
+    # reviewers' decisions are reported to partners.
     pull_interval_s: float = Field(300.0, ge=0)
-    # When a reviewer reverses a case, dispute (false-positive report: here at once, and to the hub) every partner
-    # indicator that matched one of its members (intel/reversals.py).
-    dispute_on_reversal: bool = True
+    # Tell partners what reviewers decided about accounts their indicators matched (intel/reviews.py): a reversed
+    # case disputes each such indicator (a false-positive report, effective here at once), a confirmed one sights it.
+    review_feedback: bool = True
     partners: list[PartnerConfig] = Field(default_factory=list)
 
 

@@ -17,14 +17,23 @@ from distillguard.timefmt import rfc3339_ms
 
 
 def sighting(
-    member: Member, indicator_id: str, count: int, first: datetime, last: datetime, tlp: Tlp
+    member: Member,
+    indicator_id: str,
+    count: int,
+    first: datetime,
+    last: datetime,
+    tlp: Tlp,
+    at: datetime | None = None,
+    object_id: str | None = None,
 ) -> dict[str, Any]:
-    now = rfc3339_ms(datetime.now(first.tzinfo))
+    """A signed sighting of ``indicator_id`` (made now, or ``at``); with ``object_id`` and ``at`` the same sighting is
+    the same object every time it is made."""
+    now = rfc3339_ms(at if at is not None else datetime.now(first.tzinfo))
     return member.signer.sign(
         {
             "type": "sighting",
             "spec_version": "2.1",
-            "id": f"sighting--{uuid.uuid4()}",
+            "id": object_id or f"sighting--{uuid.uuid4()}",
             "created_by_ref": member.identity_id,
             "created": now,
             "modified": now,

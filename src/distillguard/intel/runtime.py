@@ -24,8 +24,8 @@ from distillguard.events.schema import Event
 from distillguard.intel.feed import Feed, build_feed
 from distillguard.intel.matching import Match, Matcher
 from distillguard.intel.member import Member, load_member
-from distillguard.intel.reversals import CURSOR as REVERSALS_CURSOR
-from distillguard.intel.reversals import dispute_objects, reversal_disputes
+from distillguard.intel.reviews import CURSOR as REVIEWS_CURSOR
+from distillguard.intel.reviews import feedback_objects, review_feedback
 from distillguard.intel.signing import parse_public_key
 from distillguard.intel.store import IngestResult, IntelStore
 from distillguard.intel.taxii import HubClient
@@ -74,7 +74,7 @@ class IntelRuntime:
         self._accounts: dict[str, Account] = {}
         # Called with the accounts to rescore after a reload (the detection's scorer.touch).
         self.on_changed: Callable[[list[str]], None] | None = None
-        # The deployment's cases, when it has them: reviewers' reversals become disputes (intel/reversals.py).
+        # The deployment's cases, when it has them: reviewers' decisions become reports to partners (intel/reviews.py).
         self.book: CaseBook | None = None
         self._task = Background("distillguard-intel-pull", self._pull_loop)
         self._install(*self._load())
@@ -122,41 +122,40 @@ class IntelRuntime:
         )
         return bool(matches) and self.evidence.record(event.account_id, matches, extraction_shaped(signals))
 
-    # reviewers' reversals --------------------------------------------------------------------------
-    def dispute_reversals(self) -> int:
-        """Dispute the partner indicators that matched accounts reviewers cleared since the last time: stored here,
-        pushed to the hub if there is one (blocking). The number of disputes made; the cursor moves only once they
-        are stored and pushed, so a failure is retried next round."""
-        if self.book is None or not self.config.dispute_on_reversal:
+    # reviewers' decisions -------------------------------------------------------------------------
+    def report_reviews(self) -> int:
+        """Tell partners what reviewers decided since the last time (intel/reviews.py): disputes for reversals,
+        sightings for confirmations; stored here and pushed to the hub if there is one (blocking). The number of
+        reports; the cursor moves only once they are stored and pushed, so a failure is retried next round."""
+        if self.book is None or not self.config.review_feedback:
             return 0
-        since = int(self.store.cursor(REVERSALS_CURSOR) or 0)
-        disputes, last = reversal_disputes(self.book, self.evidence, self.evidence.feed, self.member.identity_id, since)
-        if disputes:
-            objects = dispute_objects(self.member, disputes, self.config.tlp)
+        since = int(self.store.cursor(REVIEWS_CURSOR) or 0)
+        feedback, last = review_feedback(self.book, self.evidence, self.evidence.feed, self.member.identity_id, since)
+        if feedback:
+            objects = feedback_objects(self.member, feedback, self.config.tlp)
             self.store.ingest(objects, self.keys)
             if self.config.hub.url:
                 pushed = HubClient(self.config.hub).push(objects)
                 if pushed.failures:
-                    raise RuntimeError(
-                        f"the hub refused {len(pushed.failures)} false-positive reports: {pushed.failures}"
-                    )
+                    raise RuntimeError(f"the hub refused {len(pushed.failures)} review reports: {pushed.failures}")
             log.info(
-                "partner indicators disputed after reversals",
+                "review decisions reported to partners",
                 extra={
-                    "indicators": sorted({d.indicator_id for d in disputes}),
-                    "cases": sorted({d.case_id for d in disputes}),
+                    "disputed": sorted({f.indicator_id for f in feedback if f.kind == "dispute"}),
+                    "sighted": sorted({f.indicator_id for f in feedback if f.kind == "sighting"}),
+                    "cases": sorted({f.case_id for f in feedback}),
                     "pushed": bool(self.config.hub.url),
                 },
             )
         if last != since:
-            self.store.set_cursor(REVERSALS_CURSOR, str(last))
-        return len(disputes)
+            self.store.set_cursor(REVIEWS_CURSOR, str(last))
+        return len(feedback)
 
     # periodic pull and feedback ---------------------------------------------------------------------
     def start(self) -> None:
         pulls = bool(self.config.hub.url)
-        disputes = self.config.dispute_on_reversal and self.book is not None
-        if self.config.pull_interval_s > 0 and (pulls or disputes):
+        reviews = self.config.review_feedback and self.book is not None
+        if self.config.pull_interval_s > 0 and (pulls or reviews):
             self._task.start()
 
     async def stop(self) -> None:
@@ -172,9 +171,9 @@ class IntelRuntime:
                 except Exception as exc:  # the hub being away must not stop the gateway; try again next interval
                     log.warning("intel pull failed", extra={"error": str(exc)})
             try:
-                changed = await asyncio.to_thread(self.dispute_reversals) > 0 or changed
+                changed = await asyncio.to_thread(self.report_reviews) > 0 or changed
             except Exception as exc:  # kept for the next round: the cursor did not move
-                log.warning("disputing partner indicators after reversals failed", extra={"error": str(exc)})
+                log.warning("reporting review decisions to partners failed", extra={"error": str(exc)})
             if changed:
                 try:
                     rematched = self._install(*(await asyncio.to_thread(self._load)))
