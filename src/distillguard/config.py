@@ -351,7 +351,7 @@ class IntelConfig(BaseModel):
     template_max_outside_accounts: int = Field(2, ge=0)
     templates_per_campaign: int = Field(20, ge=1)
     hub: HubClientConfig = Field(default_factory=HubClientConfig)
-    # Pull the hub this often from `serve` (0: never; `distillguard intel pull` pulls by hand); as often, reviewers'
+    # Pull the hub this often from `serve` (0: never; `distillguard intel pull` pulls by hand); as often,
     # reviewers' decisions are reported to partners.
     pull_interval_s: float = Field(300.0, ge=0)
     # Tell partners what reviewers decided about accounts their indicators matched (intel/reviews.py): a reversed
