@@ -36,8 +36,9 @@ What is measured:
    character ("[" or "{") is put in front of the text.
 3. Meaning: words changed per 100 words (word-level diff of the original and the marked text), spacing changes per
    100 words (invisible in the word diff), and examples.
-4. Speed: ``mark`` whole and streamed (``Engine.feed`` in 4-character pieces, like SSE deltas), and ``detect``
-   with 1 and 10 keys. Tokens are counted as whitespace words x 1.3 (per-word figures are given too).
+4. Speed: ``mark`` whole and streamed (``Engine.feed`` in 4-character pieces, like SSE deltas, and in token-sized
+   deltas: a leading space and up to five letters, or one punctuation mark, as a BPE tokenizer cuts them), and
+   ``detect`` with 1 and 10 keys. Tokens are counted as whitespace words x 1.3 (per-word figures are given too).
 5. Consistency: streamed output equals whole-text output; a marked text scores a hit at every site at its level;
    marking is idempotent; code fences and URLs come out unchanged (failures are counted, with examples).
 """
@@ -475,6 +476,21 @@ def _streamed(text: str, key: TextKey, level: int, piece: int = 4) -> str:
     return "".join(out)
 
 
+_TOKEN_DELTA = re.compile(r" ?[^\W\d_]{1,5}| ?\d{1,3}| ?[^\w\s]|\s+|.", re.DOTALL)
+
+
+def token_deltas(text: str) -> list[str]:
+    """Deltas the size of tokens: a leading space and up to five letters (or three digits, or one mark)."""
+    return _TOKEN_DELTA.findall(text)
+
+
+def _streamed_deltas(deltas: Sequence[str], key: TextKey, level: int) -> str:
+    engine = Engine(key, level)
+    out = [engine.feed(delta) for delta in deltas]
+    out.append(engine.flush())
+    return "".join(out)
+
+
 def speed(texts: dict[str, str], rng: random.Random) -> list[dict[str, Any]]:
     rows = []
     key = new_key(rng)
@@ -491,6 +507,8 @@ def speed(texts: dict[str, str], rng: random.Random) -> list[dict[str, Any]]:
             row[f"mark_{strength}_ms_per_1k_words"] = round(1000 * whole / words * 1000, 3)
             row[f"stream4_{strength}_ms_per_1k_tokens"] = round(1000 * streamed / tokens * 1000, 3)
             row[f"stream4_{strength}_ms_per_1k_words"] = round(1000 * streamed / words * 1000, 3)
+            by_token = _median_time(partial(_streamed_deltas, token_deltas(text), key, level), 9)
+            row[f"streamtok_{strength}_ms_per_1k_tokens"] = round(1000 * by_token / tokens * 1000, 3)
         one = _median_time(partial(detect, text, [key]), 15)
         ten = _median_time(partial(detect, text, keys10), 15)
         row["detect_1_key_tokens_per_s"] = round(tokens / one)
@@ -524,6 +542,8 @@ def consistency(texts: Sequence[str], rng: random.Random) -> dict[str, Any]:
             marked = mark(text, key, strength)
             if _streamed(text, key, level) != marked:
                 fail(f"stream != whole ({strength})", text)
+            if _streamed_deltas(token_deltas(text), key, level) != marked:
+                fail(f"token-sized stream != whole ({strength})", text)
             scored = score_sites(sites(marked), key).restricted(level)
             counts[f"sites scored ({strength})"] += len(scored.variants)
             counts[f"sites not a hit ({strength})"] += len(scored.variants) - scored.hits
@@ -680,7 +700,8 @@ def _print(figures: dict[str, Any]) -> None:
     table = Table(title=f"speed (one core, medians; tokens = words x {TOKENS_PER_WORD}) on {figures['cpu']}")
     for c in (
         "text", "words", "mark std ms/1k tok", "mark strong ms/1k tok", "stream4 std ms/1k tok",
-        "stream4 strong ms/1k tok", "mark std ms/1k words", "detect 1 key tok/s", "detect 10 keys tok/s",
+        "stream4 strong ms/1k tok", "streamtok std ms/1k tok", "mark std ms/1k words", "detect 1 key tok/s",
+        "detect 10 keys tok/s",
     ):  # fmt: skip
         table.add_column(c, justify="right")
     for r in figures["speed"]:
@@ -691,6 +712,7 @@ def _print(figures: dict[str, Any]) -> None:
             f"{r['mark_strong_ms_per_1k_tokens']}",
             f"{r['stream4_standard_ms_per_1k_tokens']}",
             f"{r['stream4_strong_ms_per_1k_tokens']}",
+            f"{r['streamtok_standard_ms_per_1k_tokens']}",
             f"{r['mark_standard_ms_per_1k_words']}",
             f"{r['detect_1_key_tokens_per_s']:,}",
             f"{r['detect_10_keys_tokens_per_s']:,}",

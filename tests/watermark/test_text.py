@@ -95,6 +95,8 @@ def test_json_answers_and_names_are_left_alone() -> None:
         ("We saw the need to act.", "need to"),  # "the need" is a noun
         ("Talk about the plan.", "about the"),  # "about" varies only before a number
         ("What kind of person", None),  # a site: may change
+        ("It's been a long day and that's gone.", "been"),  # "it's been" is "it has been": never "it is been"
+        ("You have a car, and we have time.", "have a car"),  # "have" is a verb here: never "you've a car"
     ],
 )
 def test_grammar_rules_of_the_lexicon(text: str, untouched: str | None) -> None:
@@ -102,6 +104,17 @@ def test_grammar_rules_of_the_lexicon(text: str, untouched: str | None) -> None:
         marked = mark(text, derive_key(b"s", str(i)), "strong")
         if untouched is not None:
             assert untouched in marked
+        assert " is been" not in marked and " is gone" not in marked and "'ve a " not in marked
+
+
+def test_contractions_with_i_and_participles_are_sites() -> None:
+    text = "Yes, I am sure that you have seen it, and I will check. Each time we have tried, it worked."
+    found = {s.cls.variants[0] for s in sites(text)}
+    assert {("i", "am"), ("you", "have"), ("i", "will"), ("we", "have"), ("each", "time")} <= found
+    changed = {mark(text, derive_key(b"s", str(i)), "standard") for i in range(30)}
+    assert any("I'm sure" in m or "I\u2019m sure" in m for m in changed)
+    assert any("you've seen" in m or "you\u2019ve seen" in m for m in changed)
+    assert any("Every time" in m for m in changed)
 
 
 def test_streaming_gives_the_same_text_as_whole_and_holds_back_little() -> None:

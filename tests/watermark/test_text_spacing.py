@@ -1,6 +1,8 @@
 """The spacing channels of the text watermark: one or two spaces between sentences, no trailing space or one at the
-end of a line that ends a sentence. Never inside code or other protected spans, decided at the boundary when
-streamed, read back by the detector, and dropped (not counted as misses) where the text shows one variant only."""
+end of a line that ends a sentence (or two at the end of a paragraph), no space, one or two on the blank line between
+paragraphs. Never inside code or
+other protected spans, decided at the boundary when streamed, read back by the detector, and dropped (not counted
+as misses) where the text shows one variant only."""
 
 from __future__ import annotations
 
@@ -11,7 +13,15 @@ import orjson
 import pytest
 from scipy.stats import kstest
 
-from distillguard.watermark.lexicon import APOSTROPHE, CLASSES, LINE_END, SENTENCE_SPACE
+from distillguard.watermark.lexicon import (
+    APOSTROPHE,
+    BLANK_LINE,
+    CLASSES,
+    FORMATTING,
+    LINE_END,
+    PARAGRAPH_END,
+    SENTENCE_SPACE,
+)
 from distillguard.watermark.stats import poisson_binomial_sf
 from distillguard.watermark.text import Engine, derive_key, detect, mark, score_sites, sites, varied_channels
 
@@ -37,10 +47,15 @@ def test_marking_writes_both_variants_and_the_detector_reads_them_back() -> None
         assert scored.hits == len(scored.variants)  # every site the marker wrote is a hit
         assert mark(marked, key, "standard") == marked  # idempotent
     assert written == {SENTENCE_SPACE.cid: {0, 1}, LINE_END.cid: {0, 1}}
-    # Never three spaces, never two before a line break (a Markdown hard break), never a tab.
+    # Never three spaces, never a tab, never two at the end of a line inside a paragraph (a Markdown hard break;
+    # at the end of a paragraph, before a blank line, Markdown ignores it).
     for key in KEYS:
         marked = mark(PROSE, key, "strong")
-        assert "   " not in marked and "  \n" not in marked and "\t" not in marked
+        assert "   " not in marked and "\t" not in marked
+        lines = [*marked.splitlines(), ""]
+        assert not [
+            i for i, line in enumerate(lines[:-1]) if line.strip() and line.endswith("  ") and lines[i + 1].strip()
+        ]
 
 
 def test_spacing_alone_detects_a_short_answer() -> None:
@@ -121,14 +136,15 @@ def test_streaming_decides_spacing_at_the_boundary_and_holds_back_only_whitespac
 
 def test_normalised_or_single_variant_channels_are_dropped_not_counted_as_misses() -> None:
     text = PROSE + "\n\n" + PROSE.replace("Markdown", "HTML")
+    spacing = {SENTENCE_SPACE.cid, LINE_END.cid, PARAGRAPH_END.cid, BLANK_LINE.cid}
     varied_before = 0
     for key in KEYS[:10]:
         marked = mark(text, key, "standard")
-        varied_before += {SENTENCE_SPACE.cid, LINE_END.cid} <= varied_channels(sites(marked))
+        varied_before += {SENTENCE_SPACE.cid, PARAGRAPH_END.cid} <= varied_channels(sites(marked))
         flattened = re.sub(r" +\n", "\n", re.sub(r"(?<=\S)  +(?=\S)", " ", marked))  # whitespace normalised
-        assert varied_channels(sites(flattened)) & {SENTENCE_SPACE.cid, LINE_END.cid} == set()
+        assert varied_channels(sites(flattened)) & spacing == set()
         scored = score_sites(sites(flattened), key)
-        assert all(s.cls not in (SENTENCE_SPACE, LINE_END) for s, _ in scored.agreed)
+        assert all(s.cls.cid not in spacing for s, _ in scored.agreed)
         assert scored.hits == len(scored.variants)  # what is left (the words) still agrees everywhere
     assert varied_before >= 7  # a marked text shows both variants unless its few sites happen to agree
 
@@ -159,7 +175,11 @@ def test_class_ids_are_stable() -> None:
     """Class ids are hashed into the keyed choice: texts marked before a class was added still read back."""
     assert [c.cid for c in CLASSES[:92]] == list(range(92))
     assert (APOSTROPHE.cid, SENTENCE_SPACE.cid, LINE_END.cid) == (92, 93, 94)
-    assert [c.cid for c in CLASSES[92:]] == list(range(95, 95 + len(CLASSES) - 92))
+    assert (BLANK_LINE.cid, PARAGRAPH_END.cid) == (112, 134)
+    ids = [c.cid for c in (*CLASSES, *FORMATTING)]
+    assert len(set(ids)) == len(ids)  # two classes with one id would share their keyed choices
+    assert [c.cid for c in CLASSES[92:109]] == list(range(95, 112))
+    assert [c.cid for c in CLASSES[109:]] == list(range(113, 134))
     assert CLASSES[91].variants == (("okay",), ("ok",)) and CLASSES[0].variants == (("do", "not"), ("don't",))
 
 
@@ -177,3 +197,43 @@ def test_the_spacing_switch_leaves_whitespace_alone() -> None:
     assert re.sub(r"[ \t]+", " ", with_spacing) != with_spacing  # some double or trailing spaces written
     assert [line.rstrip() for line in words_only.splitlines()] == words_only.splitlines()
     assert "  " not in words_only.replace("\n", "")
+
+
+PARAGRAPHS = """The first paragraph has a few words. It ends here.
+
+The second one follows a blank line.
+
+- a list item
+- another item
+
+## A heading
+
+Text after the heading, and a code block:
+
+```
+x = 1
+
+y = 2
+```
+
+The end."""
+
+
+def test_blank_lines_between_paragraphs_carry_the_mark_and_code_keeps_its_own() -> None:
+    written: set[int] = set()
+    ends: set[int] = set()
+    for key in KEYS:
+        marked = mark(PARAGRAPHS, key, "standard")
+        assert [line.split() for line in marked.splitlines()] == [line.split() for line in PARAGRAPHS.splitlines()]
+        assert "x = 1\n\ny = 2" in marked  # a blank line inside code is never a site
+        written |= {s.variant for s in sites(marked) if s.cls == BLANK_LINE}
+        ends |= {s.variant for s in sites(marked) if s.cls == PARAGRAPH_END}
+        scored = score_sites(sites(marked), key)
+        assert scored.hits == len(scored.variants)
+        engine = Engine(key, 1)
+        assert "".join(engine.feed(c) for c in marked) + engine.flush() == marked  # idempotent, streamed too
+    assert written == ends == {0, 1, 2}
+    assert not [s for s in sites("One line.\r\n\r\nWindows line ends.") if s.cls == BLANK_LINE]
+    assert not [s for s in sites("\n\n  \nBefore any word.") if s.cls == BLANK_LINE]
+    untouched = '{"a": "it is often done.\n\nNext"}\n\n'
+    assert all(mark(untouched, key, "strong") == untouched for key in KEYS)  # JSON

@@ -12,14 +12,19 @@ Rules a class can carry, so that a substitution never changes the meaning or bre
   ("the need to" is a noun);
 - ``then_word``: only when a lowercase word follows ("it is done" / "it's done", never "as it is."), and not "not"
   ("that is not" is the site "is not" / "isn't" after "that", so that marking it either way reads back the same);
-- ``then_number``: only before a number ("about 5" / "approximately 5").
+- ``then_number``: only before a number ("about 5" / "approximately 5");
+- ``participle``: True, only before a past participle ("you have seen" / "you've seen", never "you've a car");
+  False, never before one ("it's been" is "it has been": "it is been" would break the sentence).
 
 Level 1 classes are used at every strength; level 2 classes (wordier or more noticeable) only at the strongest.
 
-Besides words, three *formatting* channels carry the mark: the apostrophe (straight or curly), the space after a
-sentence end (one or two: Markdown and HTML collapse both) and a line that ends a sentence (no trailing space or one:
-invisible, and also collapsed). They are the densest sites in prose, and also the ones a normalisation of the text
-erases, so the detector scores a formatting channel only in a text where both of its variants occur.
+Besides words, five *formatting* channels carry the mark: the apostrophe (straight or curly), the space after a
+sentence end (one or two: Markdown and HTML collapse both), a line that ends a sentence (no trailing space or one:
+invisible, and also collapsed), the last line of a paragraph (no trailing space, one or two: a hard break does
+nothing at the end of a paragraph) and the blank line between two paragraphs (no space, one or two: a
+whitespace-only line is blank in Markdown, HTML and plain text alike). They are the densest sites in prose, and
+also the ones a normalisation of the text erases, so the detector scores a formatting channel only in a text where
+two of its variants occur.
 
 Class ids are hashed into the keyed choice: a class keeps its id and its variants in order for ever, new classes are
 appended (texts marked before a class existed still read back with their old choices).
@@ -40,7 +45,32 @@ class WordClass:
     not_before: frozenset[str] = frozenset()
     then_word: bool = False
     then_number: bool = False
+    participle: bool | None = None
     formatting: bool = False  # a formatting channel (apostrophe, spacing), not a word
+
+
+# Past participles that follow "has" / "have": after "it's", "that's", ... they show the contraction stands for "has"
+# ("it's been"), and after "I have", "you have", ... they show "have" is an auxiliary ("you've seen", never "you've a
+# car"). Besides these, any word ending in "ed" but the few below.
+PARTICIPLES = frozenset(
+    {"been", "got", "gotten", "had", "done", "seen", "made", "taken", "given", "shown", "known", "written", "become",
+     "come", "gone", "begun", "broken", "chosen", "driven", "eaten", "fallen", "forgotten", "hidden", "proven",
+     "risen", "spoken", "stolen", "grown", "thrown", "drawn", "worn", "torn", "led", "left", "lost", "found", "kept",
+     "held", "brought", "bought", "caught", "taught", "thought", "felt", "built", "sent", "spent", "meant", "put",
+     "set", "run", "won", "said", "told", "sold", "paid", "read", "heard", "met", "understood", "stood", "struck",
+     "hit", "cut", "let", "shut", "quit", "spread", "learnt", "burnt", "dealt", "slept", "sat", "fought", "sought",
+     "lent", "bent", "bound", "hung", "stuck", "dug", "fed", "fled", "shot", "lit", "laid", "forgiven",
+     "mistaken", "overlooked", "undergone", "withdrawn"}
+)  # fmt: skip
+_NOT_PARTICIPLES = frozenset(
+    {"need", "feed", "seed", "speed", "bed", "red", "shed", "breed", "bleed", "weed", "deed", "greed", "hundred",
+     "sacred", "naked", "wicked", "indeed", "kindred", "embed", "shred", "sled", "wed"}
+)  # fmt: skip
+
+
+def participle(word: str) -> bool:
+    """Whether a lowercase word reads as a past participle (``PARTICIPLES``, or a word ending in "ed")."""
+    return word in PARTICIPLES or (word.endswith("ed") and len(word) > 3 and word not in _NOT_PARTICIPLES)
 
 
 _DETERMINERS = frozenset({"the", "this", "that", "your", "my", "our", "their", "his", "her", "its"})
@@ -64,9 +94,9 @@ _SPECS: list[tuple[tuple[str, ...], dict[str, object]]] = [
     (("has not", "hasn't"), {}),
     (("had not", "hadn't"), {}),
     # subject + auxiliary, only inside a clause (a word must follow)
-    (("it is", "it's"), {"then_word": True}),
-    (("that is", "that's"), {"then_word": True}),
-    (("there is", "there's"), {"then_word": True}),
+    (("it is", "it's"), {"then_word": True, "participle": False}),
+    (("that is", "that's"), {"then_word": True, "participle": False}),
+    (("there is", "there's"), {"then_word": True, "participle": False}),
     (("you are", "you're"), {"then_word": True}),
     (("we are", "we're"), {"then_word": True}),
     (("they are", "they're"), {"then_word": True}),
@@ -148,8 +178,8 @@ _SPECS: list[tuple[tuple[str, ...], dict[str, object]]] = [
 
 # Added with the spacing channels (class ids from 95 on, after the apostrophe and the two spacing channels).
 _SPECS_2: list[tuple[tuple[str, ...], dict[str, object]]] = [
-    (("here is", "here's"), {"then_word": True}),
-    (("what is", "what's"), {"then_word": True}),
+    (("here is", "here's"), {"then_word": True, "participle": False}),
+    (("what is", "what's"), {"then_word": True, "participle": False}),
     (("they will", "they'll"), {"then_word": True}),
     (("that will", "that'll"), {"level": 2, "then_word": True}),
     (("in spite of", "despite"), {}),
@@ -165,6 +195,31 @@ _SPECS_2: list[tuple[tuple[str, ...], dict[str, object]]] = [
     (("as mentioned", "as noted"), {"opener": True}),
     (("regardless of", "irrespective of"), {"level": 2}),
     (("besides", "in addition to"), {"level": 2, "then_word": True}),
+]
+
+# Added with the blank-line channel (class ids from 113 on, after it): contractions and phrases that answers use.
+_SPECS_3: list[tuple[tuple[str, ...], dict[str, object]]] = [
+    (("i am", "i'm"), {"then_word": True}),
+    (("i will", "i'll"), {"then_word": True}),
+    (("i have", "i've"), {"participle": True}),
+    (("you have", "you've"), {"participle": True}),
+    (("we have", "we've"), {"participle": True}),
+    (("they have", "they've"), {"participle": True}),
+    (("he is", "he's"), {"then_word": True, "participle": False}),
+    (("she is", "she's"), {"then_word": True, "participle": False}),
+    (("who is", "who's"), {"then_word": True, "participle": False}),
+    (("he will", "he'll"), {"then_word": True}),
+    (("she will", "she'll"), {"then_word": True}),
+    (("must not", "mustn't"), {}),
+    (("each time", "every time"), {}),
+    (("and so on", "and so forth"), {}),
+    (("worth noting", "worth mentioning"), {}),
+    (("that said", "having said that"), {"opener": True}),
+    (("in any case", "in any event"), {"opener": True}),
+    (("by the way", "incidentally"), {"opener": True}),
+    (("even so", "still"), {"opener": True}),
+    (("to be honest", "honestly"), {"opener": True}),
+    (("exactly", "precisely"), {}),
 ]
 
 # A formatting variant rather than a word: the apostrophe of a contraction or possessive, straight or curly.
@@ -185,6 +240,7 @@ def _build(specs: list[tuple[tuple[str, ...], dict[str, object]]], first_cid: in
                 not_before=options.get("not_before", frozenset()),  # type: ignore[arg-type]
                 then_word=bool(options.get("then_word", False)),
                 then_number=bool(options.get("then_number", False)),
+                participle=options.get("participle"),  # type: ignore[arg-type]
             )
         )
     return tuple(out)
@@ -194,6 +250,11 @@ def _build(specs: list[tuple[tuple[str, ...], dict[str, object]]], first_cid: in
 APOSTROPHE = WordClass(cid=92, variants=(("'",), (CURLY,)), formatting=True)
 SENTENCE_SPACE = WordClass(cid=93, variants=((" ",), ("  ",)), formatting=True)  # between sentences on a line
 LINE_END = WordClass(cid=94, variants=(("",), (" ",)), formatting=True)  # before the newline after a sentence
-FORMATTING: tuple[WordClass, ...] = (APOSTROPHE, SENTENCE_SPACE, LINE_END)
+# The blank line between two paragraphs: empty, one space or two (a whitespace-only line is blank however many).
+BLANK_LINE = WordClass(cid=112, variants=(("",), (" ",), ("  ",)), formatting=True)
+# The end of a paragraph's last line after a sentence, before a blank line: no trailing space, one or two (two are a
+# hard line break only inside a paragraph; at its end Markdown ignores them).
+PARAGRAPH_END = WordClass(cid=134, variants=(("",), (" ",), ("  ",)), formatting=True)
+FORMATTING: tuple[WordClass, ...] = (APOSTROPHE, SENTENCE_SPACE, LINE_END, BLANK_LINE, PARAGRAPH_END)
 
-CLASSES: tuple[WordClass, ...] = _build(_SPECS, 0) + _build(_SPECS_2, 95)
+CLASSES: tuple[WordClass, ...] = _build(_SPECS, 0) + _build(_SPECS_2, 95) + _build(_SPECS_3, 113)

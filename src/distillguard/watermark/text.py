@@ -9,17 +9,21 @@ scores a hit at every site it marked.
 Never touched: fenced and inline code, math between ``$``, URLs and e-mail addresses, quoted text, a whole answer
 that is JSON, capitalised words inside a sentence (names), and anything after a word that is not plain prose.
 
-Besides the words, the whitespace after a sentence end is a site: one or two spaces before the next sentence on the
-same line, none or one before the newline that ends a line after a sentence. Rendered Markdown and HTML collapse
-both, so the reader sees nothing; they are the densest sites in prose (several per 100 words).
+Besides the words, whitespace is a site: one or two spaces before the next sentence on the same line, none or one
+before the newline that ends a line after a sentence (up to two at the end of a paragraph), and none, one or two on
+the blank line between two paragraphs.
+Rendered Markdown and HTML collapse them all, so the reader sees nothing; they are the densest sites in prose
+(several per 100 words).
 
 Streaming: text is processed as it arrives; what can still change (an unfinished word, the words of a phrase that
-may be a site, up to five words and the two tokens after them, or the whitespace after a sentence end until the
-next word shows whether it opens a sentence) is held back, everything else is released at once.
+may be a site, up to five words and the two tokens after them, or whitespace after a sentence end or with a line
+break until the next word shows what follows) is held back, everything else is released at once. Most streamed
+pieces (a plain word, a phrase start, a sentence end, punctuation seen before) take a short way that gives the same
+releases as the token machine (``Engine._step``, ``Engine._replay``).
 
 Under the null hypothesis (a text written without the key) the keyed choice at a site is independent of the text,
 so a site is a hit with probability 1/k for a class of k variants. Each (class, previous word) is scored once, so a
-repeated phrase cannot pile up evidence, and a formatting channel is scored only in a text that shows both of its
+repeated phrase cannot pile up evidence, and a formatting channel is scored only in a text that shows two of its
 variants (a rule that reads the text alone, never the key, so it keeps the null distribution: it drops what a
 normalisation of quotes or whitespace has flattened instead of counting it as misses). The number of hits then
 follows a Poisson-binomial distribution, whose tail is computed exactly (watermark/stats.py).
@@ -38,12 +42,15 @@ from typing import Literal
 from distillguard.watermark.lexicon import (
     APOSTROPHE,
     APOSTROPHES,
+    BLANK_LINE,
     CLASSES,
     CURLY,
     FORMATTING,
     LINE_END,
+    PARAGRAPH_END,
     SENTENCE_SPACE,
     WordClass,
+    participle,
 )
 from distillguard.watermark.result import DEFAULT_ALPHA, Detection
 
@@ -76,6 +83,12 @@ _QUOTES_OPEN = frozenset('"“«')
 _JSON_AFTER_BRACKET = frozenset('{["]')
 _URL_WORDS = frozenset({"http", "https", "ftp", "www", "mailto"})
 _MAX_HELD_TOKENS = 12
+# Between two streamed chunks, which short way the next piece may take (Engine._step): none (_SLOW), or the engine is
+# in prose (_PROSE) or in a protected span (_PROTECTED) with nothing held, or it holds a word that only starts a
+# phrase and its space (_HELD), or whitespace after a sentence end or with a line break (_SPACED).
+_SLOW, _PROSE, _PROTECTED, _HELD, _SPACED = range(5)
+# A chunk shorter than this goes through Engine._words even when no short way applies (a streamed delta).
+_SHORT = 64
 # Keyed choices already computed, by (key, class id, context): a key marks many answers, and the same contexts (the
 # previous word of a site: "it", "the", "#") come back in most of them. Cleared when large.
 _CHOICES: dict[tuple[bytes, int, str], int] = {}
@@ -121,6 +134,11 @@ def _trie(classes: Iterable[WordClass]) -> _Trie:
                 node = node.children.setdefault(w, _Trie())
             node.terminals.append((c, index))
     # Openers first: where a sentence opens with one and a comma follows, the opener class is the site.
+    nodes = [root]
+    while nodes:
+        node = nodes.pop()
+        node.terminals.sort(key=lambda t: not t[0].opener)
+        nodes.extend(node.children.values())
     return root
 
 
@@ -133,6 +151,8 @@ _OPENER_WORDS = frozenset(v[0] for c in CLASSES if c.opener for v in c.variants)
 # A piece is a whitespace run, or a non-space run with the single space after it when a word follows (most of prose:
 # one loop turn per word instead of two).
 _PIECES = re.compile(r"\s+|\S+(?: (?=\S))?")
+# A word (or nothing) and the whitespace run after it: a streamed chunk that ends with whitespace, in pairs.
+_RUNS = re.compile(r"(\S*)(\s+)")
 # Pieces known to be a plain word, then a comma or semicolon, or the single space after it, or both ("word ",
 # "word, ", "word,"), mapped to the word lowercased; every other piece seen maps to "". Such a word cannot start a
 # site or a URL (or, with the comma, the phrase it starts cannot go on), so with nothing held it is released as it
@@ -209,6 +229,42 @@ def _split(word: str) -> tuple[str, ...]:
     return parts
 
 
+# Pieces whose reading ``Engine._replay`` can replay, by word: 0 if it cannot (the piece may make a site), else
+# _REPLAYABLE, with _SETS_PREV if the piece sets the previous word and _READS_PREV if a sentence end comes before
+# its first word or number (whether the previous word is an abbreviation then matters). The effects of such pieces
+# by (word, whitespace after it, reading state).
+_SHAPES: dict[str, int] = {}
+_REPLAYABLE, _SETS_PREV, _READS_PREV = 1, 2, 4
+# (previous word or None if kept, sentence_start, word_end, stop, in_fence, in_code, in_math, display_math, in_quote,
+#  in_url, prose words, whitespace held or None, mode)
+_Effect = tuple[str | None, bool, bool, str, bool, bool, bool, bool, bool, bool, int, str | None, int]
+_EFFECTS: dict[tuple[object, ...], _Effect] = {}
+
+
+def _replayable(word: str) -> int:
+    """What ``_SHAPES`` holds for a word."""
+    shape = _REPLAYABLE
+    for part in _SPLIT.get(word) or _split(word) or ("@",):
+        first = part[0]
+        if first.isalpha():
+            low = part.lower()
+            if low in _ROOT.children or low in _URL_WORDS or CURLY in low or "'" in low:
+                shape = 0
+                break
+            shape |= _SETS_PREV
+        elif first.isdigit() or (first == "$" and part[1:2].isdigit()):
+            shape |= _SETS_PREV
+        elif first in _STOPS and not shape & _SETS_PREV:
+            shape |= _READS_PREV
+        elif first == "@" or first == "'" or first == CURLY:
+            shape = 0
+            break
+    if len(_SHAPES) >= _PLAIN_MAX:
+        _SHAPES.clear()
+    _SHAPES[word] = shape
+    return shape
+
+
 def _lead(piece: str) -> str:
     match = _TOKEN.match(piece)
     lead = _lower(match.group()) if match else ""
@@ -272,8 +328,15 @@ class Engine:
         self.words = 0  # prose words seen
         self._pending = ""  # text not yet tokenised (an unfinished token)
         self._held: list[str] = []
-        self._space: list[str] | None = None  # whitespace after a sentence end, held until the next token
+        # Whitespace after a sentence end, or with a line break in prose, held until the next token (_run).
+        self._space: list[str] | None = None
         self._out: list[str] = []
+        # Which short way the next streamed piece may take (``_step``): one of _SLOW ... _SPACED, and for _HELD the
+        # words that would continue the held phrase start.
+        self._mode = _SLOW
+        self._continues: dict[str, _Trie] = {}
+        self._held_low = ""  # the held word lowercased
+        self._note_mode()
 
     # keyed choices ----------------------------------------------------------------------------------
     def choice(self, cls: WordClass, context: str) -> int:
@@ -291,16 +354,49 @@ class Engine:
     # streaming --------------------------------------------------------------------------------------
     def feed(self, text: str) -> str:
         """Take the next piece of text; return what can be released now."""
+        if text.isalnum():
+            self._pending += text  # part of a word: nothing to read yet
+            return ""
         data = self._pending + text
         # Tokenise up to the last whitespace: what follows may be an unfinished word.
-        if not data or data[-1].isspace():
+        if not data:
+            return ""
+        if data[-1].isspace():
             self._pending = ""
         else:
             self._pending = data.rsplit(None, 1)[-1]
             if len(self._pending) == len(data):
                 return ""  # no whitespace: nothing to read yet (nothing is waiting in _out between calls)
             data = data[: len(data) - len(self._pending)]
-        self._tokens(data)
+        mode = self._mode
+        # A streamed chunk is most often one word and its space ("word "), and a key of _PLAIN is one piece.
+        low = _PLAIN.get(data)
+        if low is not None and not data[0].isspace():
+            if low and mode:
+                # A plain word: released as it is, as _tokens would.
+                if mode <= _PROTECTED:
+                    st = self.state
+                    st.prev = low
+                    st.sentence_start = st.word_end = False
+                    st.stop = ""
+                    if mode == _PROSE:
+                        self.words += 1
+                    return data
+                if mode == _HELD and low not in self._continues:
+                    # ... and the word held before it, which it shows is not a phrase (as _step does).
+                    st = self.state
+                    st.prev = low
+                    st.sentence_start = st.word_end = False
+                    st.stop = ""
+                    self.words += 2
+                    self._mode = _PROSE
+                    held, self._held = self._held, []
+                    return held[0] + " " + data
+            self._step(data, low)
+        elif mode or len(data) < _SHORT:
+            self._words(data)  # piece by piece (a streamed chunk)
+        else:
+            self._tokens(data)
         return self._release()
 
     def flush(self) -> str:
@@ -311,7 +407,318 @@ class Engine:
             self._resolve(final=True)
         if self._space is not None:
             self._settle("")
+        self._note_mode()
         return self._release()
+
+    def _note_mode(self) -> int:
+        """Which short way ``_step`` may take from the state the token machine left (also returned)."""
+        held = self._held
+        mode = _SLOW
+        if held:
+            if len(held) == 2 and held[1] == " " and self._space is None:
+                low = _lower(held[0])
+                node = _ROOT.children.get(low)
+                if node is not None and node.children and not node.terminals:
+                    mode = _HELD
+                    self._held_low = low
+                    self._continues = node.children
+        elif self._space is not None:
+            if not self.state.in_url:
+                mode = _SPACED
+        else:
+            mode = self._fast()
+        self._mode = mode
+        return mode
+
+    def _words(self, data: str) -> None:
+        """A streamed chunk (it ends with whitespace): the releases and the state of ``_tokens(data)``, piece by
+        piece, without the token machine for the pieces it knows (``_step``).
+
+        A piece is a word with what is attached to it ("word", "word,", "end.") and the whitespace after it.
+        """
+        pairs: Iterable[tuple[str, str]]
+        if data[0] != " " and data.isprintable() and "  " not in data:
+            # Words and single spaces (the chunk ends with one): the piece is the word and its space, the caches' key.
+            pairs = [(word + " ", " ") for word in data[:-1].split(" ")]
+        else:
+            pairs = [(word + " ", run) if run == " " and word else (word, run) for word, run in _RUNS.findall(data)]
+        for piece, run in pairs:
+            if run == " " and piece:
+                low = _PLAIN.get(piece)
+                if low is None:
+                    low = _plain_word(piece)
+                self._step(piece, low)
+                continue
+            # A word before a line break or a wider space, or whitespace alone.
+            mode = self._mode
+            if piece and mode == _SPACED:
+                self._settle(piece)
+                mode = self._fast()
+            if piece and mode in (_PROSE, _PROTECTED):
+                if piece not in _PLAIN:
+                    _plain_word(piece)
+                low = _BARE.get(piece, "")
+                if low:
+                    st = self.state
+                    self._out.append(piece)
+                    st.prev = low
+                    st.sentence_start = False
+                    st.stop = ""
+                    st.word_end = mode == _PROSE
+                    if mode == _PROSE:
+                        self.words += 1
+                    self._run(run)
+                    self._note_mode()
+                    continue
+                if mode == _PROSE and piece[-1] in _STOPS:
+                    spaced = piece + " "
+                    stopped = _STOPPED.get(spaced)
+                    if stopped is None and spaced not in _PLAIN:
+                        _plain_word(spaced)
+                        stopped = _STOPPED.get(spaced)
+                    if stopped is not None:
+                        self._stopped(piece, stopped, run)
+                        continue
+            if piece and mode in (_PROSE, _PROTECTED):
+                self._replay(piece, run, mode)
+            else:
+                self._piece(piece, run)
+                self._note_mode()
+
+    def _step(self, piece: str, low: str) -> None:
+        """One piece that is a word and a single space ("word ", "word, ", "end. "; ``low`` is what ``_PLAIN``
+        holds for it): what ``_tokens`` does with it, without the token machine if the piece is known.
+
+        A plain word is released at once; a word that only starts a phrase is held, with its space, until the next
+        word shows whether the phrase goes on; a sentence end holds the space after it until the next word shows
+        whether a sentence opens there (the spacing site).
+        """
+        mode = self._mode
+        if not mode:
+            self._piece(piece[:-1], " ")
+            self._note_mode()
+            return
+        st = self.state
+        out = self._out
+        if mode == _HELD:
+            lead = low or _LEAD.get(piece) or _lead(piece)
+            if lead in self._continues:
+                self._piece(piece[:-1], " ")  # the phrase may go on
+                self._note_mode()
+                return
+            # Not a phrase: the held word is a plain word (what _release_first does).
+            out.append(self._held[0])
+            out.append(" ")
+            self._held = []
+            st.prev = self._held_low
+            st.sentence_start = st.word_end = False
+            self.words += 1
+            mode = _PROSE
+        elif mode == _SPACED:
+            self._settle(piece)
+            mode = self._fast()
+        if low and mode:
+            out.append(piece)
+            st.prev = low
+            st.sentence_start = st.word_end = False
+            st.stop = ""
+            if mode == _PROSE:
+                self.words += 1
+            self._mode = mode
+            return
+        if mode == _PROSE:
+            start: tuple[str, dict[str, _Trie] | None] | None = _STARTS.get(piece)
+            if start is None and piece[:-1].isalpha():
+                low = piece[:-1].lower()
+                if low in _ROOT.children:
+                    start = (low, None)  # a word of the lexicon that is neither plain nor only a phrase start
+            if start is not None:
+                low, continues = start
+                st.word_end = False
+                st.stop = ""
+                if low in _ROOT_WORDS or (st.sentence_start and low in _OPENER_WORDS):
+                    # Held: a phrase start until the next word shows whether the phrase goes on; a site until the
+                    # two tokens after it are known (the token machine then resolves it).
+                    self._held = [piece[:-1], " "]
+                    if continues is None:
+                        self._mode = _SLOW
+                    else:
+                        self._held_low = low
+                        self._continues = continues
+                        self._mode = _HELD
+                else:
+                    out.append(piece)
+                    st.prev = low
+                    st.sentence_start = False
+                    self.words += 1
+                    self._mode = mode
+                return
+            stopped = _STOPPED.get(piece)
+            if stopped is not None:
+                self._stopped(piece[:-1], stopped, " ")
+                return
+        elif mode == _PROTECTED and piece[:-1].isalpha():
+            # In code, math, a quote or JSON any word is released as it is (a URL word switches the URL mode on,
+            # and its space off again).
+            out.append(piece)
+            st.prev = _lower(piece[:-1])
+            st.sentence_start = st.word_end = False
+            st.stop = ""
+            self._mode = mode
+            return
+        if mode:
+            self._replay(piece[:-1], " ", mode)
+        else:
+            self._piece(piece[:-1], " ")
+            self._note_mode()
+
+    def _replay(self, word: str, run: str, mode: int) -> None:
+        """``_piece(word, run)`` from prose or a protected span with nothing held, replayed from ``_EFFECTS`` when
+        the same piece was read before from the same state.
+
+        Only for pieces that cannot make a site: no word of the lexicon, no apostrophe, no URL word, nothing opaque
+        (``_replayable``). What such a piece does then depends on the reading state alone (the flags below), and on
+        the previous word only where a sentence end may come before any word of its own (whether that word is an
+        abbreviation) and through whether there is one (a line break is held only after one): both are part of the
+        key too. Bullets, numbers, brackets, quotes, emphasis and hyphenated words come back in every answer.
+        """
+        shape = _SHAPES.get(word)
+        if shape is None:
+            shape = _replayable(word)
+        if not shape:
+            self._piece(word, run)
+            self._note_mode()
+            return
+        st = self.state
+        state = (
+            word,
+            run,
+            st.sentence_start,
+            st.word_end,
+            shape & _READS_PREV and len(st.prev) > 1 and st.prev not in _ABBREVIATIONS,
+            not st.prev,  # a line break is held only after a word or a number (_run)
+            mode == _PROTECTED and (st.in_fence, st.in_code, st.in_math, st.display_math, st.in_quote, st.json),
+        )
+        known = _EFFECTS.get(state)
+        if known is None:
+            words = self.words
+            sites = len(self.sites)
+            self._piece(word, run)
+            if len(self.sites) != sites or self._held:
+                self._note_mode()  # cannot happen for the pieces _replayable lets through; never cached
+                return
+            held = self._space
+            effect: _Effect = (
+                st.prev if shape & _SETS_PREV else None,
+                st.sentence_start,
+                st.word_end,
+                st.stop,
+                st.in_fence,
+                st.in_code,
+                st.in_math,
+                st.display_math,
+                st.in_quote,
+                st.in_url,
+                self.words - words,
+                None if held is None else "".join(held),
+                self._note_mode(),
+            )
+            if len(_EFFECTS) >= _PLAIN_MAX:
+                _EFFECTS.clear()
+            _EFFECTS[state] = effect
+            return
+        prev, st.sentence_start, st.word_end, st.stop, st.in_fence, st.in_code, st.in_math, st.display_math, \
+            st.in_quote, st.in_url, words, space, self._mode = known  # fmt: skip
+        if prev is not None:
+            st.prev = prev
+        self.words += words
+        self._out.append(word)
+        if space is None:
+            self._out.append(run)
+        else:
+            self._space = [space]
+
+    def _stopped(self, word: str, stopped: tuple[str, str], run: str) -> None:
+        """A plain word and its sentence end ("end."): released, and the whitespace after it held (a spacing
+        site, settled when the next word comes)."""
+        st = self.state
+        self._out.append(word)
+        st.prev, st.stop = stopped
+        st.sentence_start = st.stop != ":"
+        st.word_end = False
+        self._space = [run]
+        self.words += 1
+        self._mode = _SPACED
+
+    def _piece(self, word: str, run: str, following: str = "") -> None:
+        """A word (with what is attached to it) and the whitespace after it, through the token machine.
+
+        ``run`` is the whitespace after the word ("" when the text read so far ends with it, or when the caller
+        reads the whitespace itself), ``following`` the piece after the run if it is known ("" if not): where a
+        phrase may start, it shows whether the phrase goes on.
+        """
+        st = self.state
+        out = self._out
+        if word:
+            parts = _SPLIT.get(word)
+            if parts is None:
+                parts = _split(word)
+            if not parts:
+                self._opaque(word)
+            end = len(parts) - 1
+            for j, part in enumerate(parts):
+                # Most words: with nothing held, a word that cannot start a site here is released at once, as
+                # _plain would, without its calls.
+                if part.isalpha() and not self._held and self._space is None and not st.in_url:
+                    low = part.lower()
+                    if st.json is False and not (st.in_fence or st.in_code or st.in_math or st.in_quote):
+                        if low in _URL_WORDS:
+                            self._token(part)
+                            continue
+                        node = _ROOT.children.get(low)
+                        if node is None:
+                            plain = not (st.sentence_start and low in _OPENER_WORDS)
+                        elif node.terminals:
+                            plain = False  # a one-word site
+                        elif j < end:
+                            plain = True  # punctuation follows: the phrase cannot go on
+                        elif run == " ":
+                            # The next word decides whether the phrase goes on.
+                            lead = _LEAD.get(following)
+                            if lead is None:
+                                lead = _lead(following)
+                            plain = bool(following) and lead not in node.children
+                        elif run:
+                            plain = True  # a line break or wider space follows
+                        else:
+                            plain = bool(following) and following != " "  # ditto, read by the caller
+                        if plain:
+                            out.append(part)
+                            st.prev = low
+                            st.sentence_start = False
+                            st.word_end = True
+                            st.stop = ""
+                            self.words += 1
+                            continue
+                    elif st.json is not None:
+                        # In code, math, a quote or JSON: released as it is, never a site.
+                        out.append(part)
+                        if low in _URL_WORDS:
+                            st.in_url = True
+                        st.prev = low
+                        st.sentence_start = st.word_end = False
+                        st.stop = ""
+                        continue
+                if self._held:
+                    self._held.append(part)
+                    self._resolve(final=False)
+                else:
+                    self._plain(part, candidate=True)  # what _token does with it
+        if run == " " and not self._held and self._space is None and not st.stop:
+            out.append(" ")  # what _token does with a single space, without the call
+            st.in_url = st.word_end = False
+        elif run:
+            self._token(run)
 
     def _tokens(self, text: str) -> None:
         token = self._token
@@ -320,7 +727,6 @@ class Engine:
         pieces = _PIECES.findall(text)
         last = len(pieces) - 1
         plain_get = _PLAIN.get
-        split_get = _SPLIT.get
         lead_get = _LEAD.get
         starts_get = _STARTS.get
         bare_get = _BARE.get
@@ -396,58 +802,10 @@ class Engine:
                 token(piece)
                 fast = self._fast()
                 continue
-            spaced = piece[-1] == " "
-            word = piece[:-1] if spaced else piece
-            parts = split_get(word)
-            if parts is None:
-                parts = _split(word)
-            if not parts:
-                self._opaque(word)
-            end = len(parts) - 1
-            for j, part in enumerate(parts):
-                # Fast path (most words): with nothing held, a plain word outside any protected span that cannot
-                # start a site here is released at once, as _plain would, without its calls.
-                if (
-                    part.isalpha()
-                    and not self._held
-                    and self._space is None
-                    and st.json is False
-                    and not (st.in_fence or st.in_code or st.in_math or st.in_quote or st.in_url)
-                ):
-                    low = part.lower()
-                    if low not in _URL_WORDS:
-                        node = _ROOT.children.get(low)
-                        if node is None:
-                            plain = not (st.sentence_start and low in _OPENER_WORDS)
-                        elif node.terminals:
-                            plain = False  # a one-word site
-                        elif j < end:
-                            plain = True  # punctuation follows: the phrase cannot go on
-                        elif spaced:
-                            # The next word decides whether the phrase goes on.
-                            following = pieces[i + 1]
-                            lead = lead_get(following)
-                            if lead is None:
-                                lead = _lead(following)
-                            plain = lead not in node.children
-                        else:
-                            plain = i < last and pieces[i + 1] != " "  # a line break or wider space follows
-                        if plain:
-                            out.append(part)
-                            st.prev = low
-                            st.sentence_start = False
-                            st.word_end = True
-                            st.stop = ""
-                            self.words += 1
-                            continue
-                token(part)
-            if spaced:
-                if not self._held and self._space is None and not st.stop:
-                    out.append(" ")  # what _token does with a single space, without the call
-                    st.in_url = False
-                    st.word_end = False
-                else:
-                    token(" ")
+            if piece[-1] == " ":
+                self._piece(piece[:-1], " ", pieces[i + 1])
+            else:
+                self._piece(piece, "", pieces[i + 1] if i < last else "")
             fast = self._fast()
         if prev:
             st.prev = prev
@@ -455,6 +813,7 @@ class Engine:
             st.word_end = ended
             st.stop = ""
         self.words += words
+        self._note_mode()
 
     def _fast(self) -> int:
         """Whether plain words can be appended as they come: 1 in prose, 2 in a protected span, 0 if not at all
@@ -483,6 +842,8 @@ class Engine:
         st.sentence_start = piece[-1] in _SENTENCE_END
 
     def _release(self) -> str:
+        if not self._out:
+            return ""
         out = "".join(self._out)
         self._out.clear()
         return out
@@ -505,12 +866,7 @@ class Engine:
         st = self.state
         first = token[0]
         if first == " " or first.isspace():
-            if self._space is not None:
-                self._space.append(token)  # a run split between two chunks of a stream
-            elif st.stop:
-                self._space = [token]  # a spacing site, decided when the next token shows what follows
-            else:
-                self._whitespace(token)
+            self._run(token)
             return
         if self._space is not None:
             self._settle(token)
@@ -555,6 +911,24 @@ class Engine:
             elif first in _STOPS and len(st.prev) > 1 and st.prev not in _ABBREVIATIONS:
                 st.stop = first
 
+    def _run(self, run: str) -> None:
+        """Whitespace outside any held phrase: written, or held until the next token comes.
+
+        Held: the whitespace after a sentence end (the next token shows whether a sentence opens there) and, in
+        prose after a word or a number, a run with a line break (a blank line may follow, split between chunks of a
+        stream). ``_settle`` decides their sites and writes them.
+        """
+        st = self.state
+        st.word_end = False  # whitespace ends a word: "word   ." is no sentence end, as "word ." is not
+        if self._space is not None:
+            self._space.append(run)  # a run split between two chunks of a stream
+        elif st.stop or (
+            "\n" in run and st.prev and st.json is False and not (st.in_fence or st.in_code or st.display_math)
+        ):
+            self._space = [run]
+        else:
+            self._whitespace(run)
+
     def _whitespace(self, run: str) -> None:
         st = self.state
         self._out.append(run)
@@ -567,12 +941,15 @@ class Engine:
             st.in_url = False
 
     def _settle(self, following: str) -> None:
-        """The whitespace after a sentence end, now that the next token (``following``, "" at the end) is known.
+        """Held whitespace (``_run``), now that the next token (``following``, "" at the end) is known.
 
-        A run with a line break: what precedes the first break, "" or " ", is a site (trailing spaces collapse in
-        Markdown and HTML; two would be a hard line break, so a run with two is not a site). A run without one: " "
-        or "  " before anything but a lowercase word is a site (the space between two sentences; "e.g. the" or
-        "approx. 5" never are, being opaque or listed abbreviations). Anything else is kept.
+        After a sentence end, a run with a line break: what precedes the first break is a site, "" or " " inside a
+        paragraph (trailing spaces collapse in Markdown and HTML; two would be a hard line break there, so a run with
+        two is not a site), "", " " or "  " at the end of a paragraph, before a blank line (where a hard break does
+        nothing). A run without one: " " or "  " before anything but a lowercase word is a site (the space between
+        two sentences; "e.g. the" or "approx. 5" never are, being opaque or listed abbreviations). In any held run,
+        the line after the first break, if it is blank ("", " " or "  " before the next break), is a site: the blank
+        line between two paragraphs. Anything else is kept.
         """
         parts, self._space = self._space, None
         assert parts is not None
@@ -583,11 +960,26 @@ class Engine:
         cr = run.find("\r")
         if cr >= 0 and (brk < 0 or cr < brk):
             brk = cr
-        if brk >= 0:
-            if brk <= 1 and run[:brk] in ("", " "):
-                run = self._spacing(LINE_END, brk) + run[brk:]
-        elif stop != ":" and (run == " " or run == "  ") and following and not following[0].islower():
-            run = self._spacing(SENTENCE_SPACE, len(run) - 1)
+        if brk < 0:
+            if stop and stop != ":" and (run == " " or run == "  ") and following and not following[0].islower():
+                # The space between two sentences (most sites): what _whitespace does with it.
+                self._out.append(self._spacing(SENTENCE_SPACE, len(run) - 1))
+                self.state.in_url = False
+                return
+            self._whitespace(run)
+            return
+        # A blank line: "", " " or "  " between the first two "\n" (a "\r\n" file keeps its blank lines as they are).
+        nl = run.find("\n")
+        end = run.find("\n", nl + 1) if nl >= 0 else -1
+        blank = nl >= 0 and 0 <= end - nl - 1 <= 2 and run[nl + 1 : end] in ("", " ", "  ")
+        paragraph = blank and brk == nl  # the line that ends here ends its paragraph
+        if stop and run[:brk] in ("", " ", "  ") and (paragraph or brk <= 1):
+            written = self._spacing(PARAGRAPH_END if paragraph else LINE_END, brk)
+            run = written + run[brk:]
+            nl += len(written) - brk
+            end += len(written) - brk
+        if blank:
+            run = run[: nl + 1] + self._spacing(BLANK_LINE, end - nl - 1) + run[end:]
         self._whitespace(run)
 
     def _spacing(self, cls: WordClass, present: int) -> str:
@@ -630,22 +1022,26 @@ class Engine:
     def _resolve(self, final: bool) -> None:
         """Decide what the held tokens are: a site (marked and released) or plain words."""
         held = self._held
+        count = len(held)
         node = _ROOT
         j = 0
         best: tuple[int, list[tuple[WordClass, int]]] | None = None
         exhausted = False
         while True:
-            if j >= len(held):
+            if j >= count:
                 exhausted = True
                 break
-            child = node.children.get(_lower(held[j])) if held[j][0].isalpha() else None
+            token = held[j]
+            if not token[0].isalpha():
+                break
+            child = node.children.get(token.lower() if CURLY not in token else _lower(token))
             if child is None:
                 break
             node = child
             j += 1
             if node.terminals:
                 best = (j, node.terminals)
-            if j >= len(held):
+            if j >= count:
                 exhausted = True
                 break
             if held[j] != " ":
@@ -706,10 +1102,11 @@ class Engine:
     def _site(self, terminals: list[tuple[WordClass, int]], held: list[str], end: int) -> tuple[WordClass, int] | None:
         st = self.state
         first = held[0]
-        capital = first[0].isupper()
+        # "I" is always capitalised ("I am", "I'm"); any other capitalised word inside a sentence may be a name.
+        capital = first[0].isupper() and not (first[0] == "I" and (len(first) == 1 or first[1] in "'\u2019"))
         after = held[end] if end < len(held) else ""
         after2 = held[end + 1] if end + 1 < len(held) else ""
-        for cls, variant in sorted(terminals, key=lambda t: not t[0].opener):
+        for cls, variant in terminals:  # openers first (_trie)
             if cls.opener:
                 if st.sentence_start and after == ",":
                     return cls, variant
@@ -723,6 +1120,10 @@ class Engine:
             ):
                 continue
             if cls.then_number and not (after == " " and after2[:1].isdigit()):
+                continue
+            if cls.participle is not None and (
+                after != " " or not after2[:1].isalpha() or participle(_lower(after2)) != cls.participle
+            ):
                 continue
             return cls, variant
         return None
@@ -779,12 +1180,12 @@ class Scored:
 
 
 def varied_channels(found: Iterable[Site]) -> frozenset[int]:
-    """The formatting channels (class ids) that show both variants among ``found``: the only ones scored.
+    """The formatting channels (class ids) that show two variants or more among ``found``: the only ones scored.
 
     A text whose quotes or whitespace were normalised shows one variant only, and its formatting sites would be
     misses half the time, drowning the word choices. Dropping them is decided from the text alone (never the key),
     so under the null hypothesis the sites kept are still hits with probability 1/k each: the p-value stays exact.
-    A marked text with n sites of a channel shows one variant with probability 2 ** (1 - n), a small loss.
+    A marked text with n sites of a channel shows one variant with probability k ** (1 - n) (k variants), a small loss.
     """
     seen: dict[int, int] = {}
     varied: set[int] = set()
@@ -838,7 +1239,7 @@ def detect(
     Each key is tested four times: the sites of the standard lexicon and of the strong one, each with and without the
     formatting channels (apostrophes and spacing). A formatting channel that a normalisation flattened is dropped by
     ``varied_channels``; the words-only test covers one that was scrambled instead (whitespace re-spaced at random
-    shows both variants but carries no mark). The best p-value is multiplied by the number of tests (Bonferroni), so
+    shows two variants but carries no mark). The best p-value is multiplied by the number of tests (Bonferroni), so
     trying more keys or tests never makes a false detection likelier.
     """
     found = sites(text)
