@@ -8,7 +8,6 @@ import gc
 import logging
 import random
 import secrets
-import sys
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -64,8 +63,6 @@ log = logging.getLogger(__name__)
 MOCK_UPSTREAM = "mock"
 # How long /readyz waits for each dependency: under the 1 s default timeout of a Kubernetes probe.
 READY_TIMEOUT_S = 0.8
-# How long a thread holding the GIL keeps it while another waits (CPython's default is 5 ms).
-SWITCH_INTERVAL_S = 0.0005
 
 
 _ids = random.Random(secrets.randbits(128))
@@ -171,9 +168,6 @@ class Gateway:
         # pauses every few seconds at 4,000 calls/s without this).
         gc.collect()
         gc.freeze()
-        # The event-log writer and the rescoring run on threads: the event loop, waiting for the GIL, waits up to a
-        # switch interval (5 ms by default) while one of them runs Python; a call arriving then pays it in full.
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
         log.info(
             "gateway started",
             extra={"upstreams": [u.name for u in self.router.upstreams], "data_dir": str(self.settings.data_dir)},
