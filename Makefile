@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/distillguard demo
 
+# The suite on pytest-xdist workers (docs/testing.md): more workers than cores, as most tests wait on the servers they
+# start; a test file's tests stay on one worker, which builds the file's shared fixtures once; files go out in the
+# order tests/conftest.py gives them (the long ones first), not by their number of tests.
+TEST_WORKERS ?= 3
+
 test: $(STAMP) services lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Redis and PostgreSQL for the tests that need real servers (they start their own instances).
 services:

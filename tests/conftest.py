@@ -16,6 +16,16 @@ from tests.support.processes import Mock, running_mock
 from tests.support.servers import Postgres, Redis, ServerUnavailable, running_postgres, running_redis
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On pytest-xdist workers (`make test`, docs/testing.md), the files that drive real processes (marked ``e2e``) or
+    declare a longer timeout go first: they are the long ones, and started last they would leave the other workers
+    idle at the end. Files stay whole and keep their order otherwise; every worker computes the same order."""
+    if not hasattr(config, "workerinput"):
+        return
+    slow = {item.path for item in items if item.get_closest_marker("e2e") or item.get_closest_marker("timeout")}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 @pytest.fixture(scope="session")
 def mock_upstream() -> Iterator[Mock]:
     """One mock upstream process shared by the end-to-end tests (it is stateless but for its counters)."""

@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from tests.e2e.conftest import StartGateway
-from tests.support.processes import BIN, Gateway, cli, free_port, wait_ready
+from tests.support.processes import BIN, Gateway, free_port, invoke, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -88,7 +88,7 @@ def stored_campaigns(data_dir: Path) -> dict[str, tuple[str, set[str]]]:
 
 
 def campaign_cases(data_dir: Path) -> list[dict[str, Any]]:
-    listed = cli("review", "list", "--json", data_dir=data_dir).stdout
+    listed = invoke("review", "list", "--json", data_dir=data_dir)
     return [c for c in orjson.loads(listed) if c["subject"]["kind"] == "campaign"]
 
 
@@ -98,8 +98,8 @@ def test_a_hydra_through_the_gateway_becomes_a_stored_campaign_with_one_case(sta
     )
     config = str(gw.data_dir.parent / "distillguard.toml")
     for account in HYDRA:
-        cli("accounts", "set", account, "--payment-fingerprint", "card-5c1f9e", "--email-domain", "quickmail.example",
-            "--config", config, data_dir=gw.data_dir)  # fmt: skip
+        invoke("accounts", "set", account, "--payment-fingerprint", "card-5c1f9e",
+               "--email-domain", "quickmail.example", "--config", config, data_dir=gw.data_dir)  # fmt: skip
     asyncio.run(traffic(gw, rounds=8))
 
     def caught() -> bool:

@@ -29,7 +29,7 @@ from distillguard.intel.facts import CampaignFacts, Outsiders
 from distillguard.intel.member import load_member
 from tests.e2e.conftest import StartGateway
 from tests.intel import campaign as world
-from tests.support.processes import BIN, Gateway, cli, free_port, wait_ready
+from tests.support.processes import BIN, Gateway, cli, free_port, invoke, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -52,12 +52,12 @@ class Hub:
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     data = tmp_path_factory.mktemp("hub")
-    collection = json.loads(cli("hub", "collection", "create", "campaigns", "--json", data_dir=data).stdout)["id"]
+    collection = json.loads(invoke("hub", "collection", "create", "campaigns", "--json", data_dir=data))["id"]
     secrets = {}
     for name in ("provider-a", "provider-b", "provider-c", "provider-m"):
-        secrets[name] = json.loads(cli("hub", "member", "add", name, "--json", data_dir=data).stdout)["secret"]
+        secrets[name] = json.loads(invoke("hub", "member", "add", name, "--json", data_dir=data))["secret"]
     for name in ("provider-a", "provider-b", "provider-m"):
-        cli("hub", "grant", name, "campaigns", "--read", "--write", data_dir=data)
+        invoke("hub", "grant", name, "campaigns", "--read", "--write", data_dir=data)
     port = free_port()
     with (data / "hub.log").open("wb") as log:
         proc = subprocess.Popen(
@@ -93,7 +93,7 @@ def intel_toml(name: str, member: str, hub: Hub, partners: list[dict[str, Any]],
 
 
 def keygen(config: Path, data_dir: Path) -> dict[str, Any]:
-    text = cli("intel", "keygen", "--config", str(config), data_dir=data_dir).stdout
+    text = invoke("intel", "keygen", "--config", str(config), data_dir=data_dir)
     identity = re.search(r'identity = "([^"]+)"', text)
     key = re.search(r'public_key = "([^"]+)"', text)
     assert identity and key
@@ -150,13 +150,13 @@ def start_b(start: StartGateway, hub: Hub, partners: list[dict[str, Any]], enabl
     accounts = {f"b_harvest_{i}": [] for i in range(4)} | {f"customer_{i}": [] for i in range(2)}
     gw = start(config=intel_toml("Provider B", "provider-b", hub, partners, enabled), accounts=accounts)
     for i in range(4):
-        cli("accounts", "set", f"b_harvest_{i}", "--payment-fingerprint", world.CARDS[i % 2], data_dir=gw.data_dir)
+        invoke("accounts", "set", f"b_harvest_{i}", "--payment-fingerprint", world.CARDS[i % 2], data_dir=gw.data_dir)
     for i in range(2):
-        cli("accounts", "set", f"customer_{i}", "--payment-fingerprint", f"card_customer_{i}", data_dir=gw.data_dir)
+        invoke("accounts", "set", f"customer_{i}", "--payment-fingerprint", f"card_customer_{i}", data_dir=gw.data_dir)
     return gw
 
 
-def wait_for_log(gw: Gateway, needle: str, timeout: float = 20.0) -> None:
+def wait_for_log(gw: Gateway, needle: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while needle not in gw.log():
         assert time.monotonic() < deadline, f"gateway never logged {needle!r}"
@@ -293,43 +293,57 @@ def test_forged_and_tampered_objects_are_rejected_and_a_lying_member_cannot_flag
     assert card["id"] in ids and forged["id"] not in ids and domain["id"] not in ids
 
 
-def test_a_reviewers_reversal_disputes_the_partner_indicators_that_matched(
+def test_reviewers_decisions_go_back_to_the_partner_as_disputes_and_sightings(
     hub: Hub, provider_a: dict[str, Any], start_gateway: StartGateway, tmp_path: Path
 ) -> None:
-    """B's reviewer clears an account A's intel helped flag: B disputes the indicators that matched it (here at
-    once, and at the hub, where A's partners see the false-positive report), saying nothing about the account."""
+    """B's reviewer clears one account A's intel helped flag and confirms another: B disputes the indicators that
+    matched the first (here at once, and at the hub) and sights those that matched the second, saying nothing about
+    either account."""
     gw = start_b(start_gateway, hub, [partner(provider_a)], True, tmp_path)
     config = str(gw.data_dir.parent / "distillguard.toml")
     wait_for_log(gw, '"accounts_matched"')
     harvest(gw, "b_harvest_0", 12, 0)
-    cases: list[dict[str, Any]] = []
+    harvest(gw, "b_harvest_1", 12, 1)
+    cases: dict[str, str] = {}
     deadline = time.monotonic() + 20
-    while not cases:  # the response persists its moves every 0.2 s: poll
-        assert time.monotonic() < deadline, "no case was opened for the flagged account"
-        cases = json.loads(cli("review", "list", "--json", data_dir=gw.data_dir).stdout)
+    while len(cases) < 2:  # the response persists its moves every 0.2 s: poll
+        assert time.monotonic() < deadline, f"no case was opened for each flagged account: {cases}"
+        listed = json.loads(invoke("review", "list", "--json", data_dir=gw.data_dir))
+        cases = {
+            c["subject"]["id"]: c["case_id"] for c in listed if c["subject"]["id"] in ("b_harvest_0", "b_harvest_1")
+        }
         time.sleep(0.2)
-    [case] = [c for c in cases if c["subject"]["id"] == "b_harvest_0"]
+    decide = ["--reason", "our own QA account", "--reviewer", "bob"]
+    cli("review", "reverse", cases["b_harvest_0"], *decide, data_dir=gw.data_dir)
     cli(
         "review",
-        "reverse",
-        case["case_id"],
+        "confirm",
+        cases["b_harvest_1"],
         "--reason",
-        "our own QA account",
+        "same operator as A reported",
         "--reviewer",
         "bob",
         data_dir=gw.data_dir,
     )
-    wait_for_log(gw, "partner indicators disputed after reversals")
+    collection = next(c for c in ApiRoot(hub.url, user="provider-a", password=hub.secrets["provider-a"]).collections)
+
+    def reports() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        objects = collection.get_objects()["objects"]
+        return [o for o in objects if o["type"] == "opinion"], [o for o in objects if o["type"] == "sighting"]
+
+    deadline = time.monotonic() + 20
+    while not all(reports()):
+        assert time.monotonic() < deadline, f"the hub did not get both kinds of report: {gw.log()[-2000:]}"
+        time.sleep(0.2)
     held = json.loads(cli("intel", "list", "--json", "--config", config, data_dir=gw.data_dir).stdout)["indicators"]
     disputed = {r["indicator"] for r in held if "(us)" in r["disputed_by"]}
-    assert disputed, held
-    # At the hub: one signed report per disputed indicator, by B, without the account, the case or the reason.
-    collection = next(c for c in ApiRoot(hub.url, user="provider-a", password=hub.secrets["provider-a"]).collections)
-    opinions = [o for o in collection.get_objects()["objects"] if o["type"] == "opinion"]
-    mine = [o for o in opinions if o["object_refs"][0] in disputed]
-    assert {o["object_refs"][0] for o in mine} == disputed and all(o["opinion"] == "strongly-disagree" for o in mine)
-    text = json.dumps(mine)
-    assert "b_harvest_0" not in text and case["case_id"] not in text and "QA account" not in text
-    # Handled once: the rounds after it (every 0.3 s here) find nothing more to dispute.
+    opinions, sightings = reports()
+    # At the hub: one signed dispute per indicator that matched the cleared account (the same ones we no longer use),
+    # one sighting per indicator that matched the confirmed one; nothing about the accounts, cases or reasons.
+    assert disputed and {o["object_refs"][0] for o in opinions} == disputed
+    assert all(o["opinion"] == "strongly-disagree" for o in opinions) and all(s["count"] >= 1 for s in sightings)
+    text = json.dumps(opinions + sightings)
+    assert not any(secret in text for secret in (*cases, *cases.values(), "QA account", "same operator"))
+    # Handled once: the rounds after it (every 0.3 s here) report nothing more.
     time.sleep(1.5)
-    assert gw.log().count("partner indicators disputed after reversals") == 1
+    assert [len(kind) for kind in reports()] == [len(opinions), len(sightings)]

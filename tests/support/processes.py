@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,24 +21,61 @@ import httpx
 BIN = Path(sys.executable).parent / "distillguard"
 
 
+# The kernel hands out source ports for outgoing connections from this range; the first one below it is the end of
+# the pool free_port draws from.
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+POOL_START = 10_000
+
+
+def _port_pool() -> range:
+    """The ports this test process may hand out: below the ephemeral range, so no outgoing connection (any client on
+    the machine) can take one between free_port's check and the server's bind; and under pytest-xdist a slice of its
+    own per worker, so two workers never hand out the same port."""
+    try:
+        end = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        end = 32_768  # Linux's default
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    size = max(end - POOL_START, 0) // workers
+    return range(POOL_START + worker * size, POOL_START + (worker + 1) * size)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A loopback port no server is bound to, for a server a test starts. Random within the pool, so that test runs
+    side by side (other checkouts, other users) rarely try the same one; the bind proves it free."""
+    pool = _port_pool()
+    for port in random.sample(pool, min(len(pool), 1000)):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # no pool (an odd ephemeral range), or all of it taken: the kernel's choice
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0, log: Path | None = None) -> None:
+    """Wait until ``url`` answers; a process that exits first, or never answers, fails with the end of its ``log``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered{_tail(log)}")
         try:
             if httpx.get(url, timeout=0.5).status_code < 500:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {timeout}s")
+    raise TimeoutError(f"{url} did not answer within {timeout}s{_tail(log)}")
+
+
+def _tail(log: Path | None, lines: int = 20) -> str:
+    if log is None or not log.exists():
+        return ""
+    return "; its log ends:\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
 def cli(*args: str, data_dir: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -47,9 +85,22 @@ def cli(*args: str, data_dir: Path | None = None, check: bool = True) -> subproc
     return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=60)
 
 
+def invoke(*args: str, data_dir: Path | None = None) -> str:
+    """Run a `distillguard` command in this process and return what it printed: the command's own code, without
+    the second of interpreter start-up a process costs (end-to-end tests issue hundreds of keys). For the store
+    commands a test uses to set up a deployment or poll it; :func:`cli` runs the real executable."""
+    from typer.testing import CliRunner
+
+    from distillguard.cli import app
+
+    argv = [*args, *(["--data-dir", str(data_dir)] if data_dir is not None else [])]
+    result = CliRunner().invoke(app, argv, catch_exceptions=False)
+    assert result.exit_code == 0, f"distillguard {' '.join(argv)} exited with {result.exit_code}: {result.output}"
+    return result.stdout
+
+
 def create_key(data_dir: Path, account: str, *extra: str) -> str:
-    result = cli("keys", "create", "--account", account, "--json", *extra, data_dir=data_dir)
-    return str(json.loads(result.stdout)["key"])
+    return str(json.loads(invoke("keys", "create", "--account", account, "--json", *extra, data_dir=data_dir))["key"])
 
 
 def toml_value(value: Any) -> str:
@@ -138,7 +189,7 @@ def running_gateway(
         )
     gateway = Gateway(proc, port, data_dir, log_path, keys)
     try:
-        wait_ready(f"{gateway.url}/healthz", proc)
+        wait_ready(f"{gateway.url}/healthz", proc, log=log_path)
         yield gateway
     finally:
         gateway.stop()
