@@ -22,8 +22,10 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +34,10 @@ from distillguard.config import ConsoleConfig
 from distillguard.store import keys as keyfmt
 from distillguard.store.schema import admin_tokens, console_logouts
 from distillguard.timefmt import utcnow
+
+T = TypeVar("T")
+# No cached value is final (see Sessions._cached).
+_NO_FINAL = object()
 
 COOKIE = "dg_console"
 LOGIN_COOKIE = "dg_console_login"
@@ -98,42 +104,49 @@ class Sessions:
 
     def holder(self, token_id: str) -> str | None:
         """The name on an admin token if it exists and is not revoked (cached token_recheck_s; blocking)."""
-        now = time.monotonic()
-        with self._lock:
-            cached = self._checked.get(token_id)
-        if cached is not None and now - cached[1] < self.config.token_recheck_s:
-            return cached[0]
-        with self._engine.connect() as conn:
-            row = conn.execute(
-                select(admin_tokens.c.name, admin_tokens.c.revoked_at).where(admin_tokens.c.token_id == token_id)
-            ).first()
-        name = str(row[0]) if row is not None and row[1] is None else None
-        with self._lock:
-            if len(self._checked) > 10_000:
-                self._checked.clear()
-            self._checked[token_id] = (name, now)
-        return name
+
+        def lookup() -> str | None:
+            with self._engine.connect() as conn:
+                row = conn.execute(
+                    select(admin_tokens.c.name, admin_tokens.c.revoked_at).where(admin_tokens.c.token_id == token_id)
+                ).first()
+            return str(row[0]) if row is not None and row[1] is None else None
+
+        return self._cached(self._checked, token_id, lookup)
 
     def _was_ended(self, sid: str) -> bool:
+        def lookup() -> bool:
+            with self._engine.connect() as conn:
+                return (
+                    conn.execute(select(console_logouts.c.sid).where(console_logouts.c.sid == sid)).first() is not None
+                )
+
+        # An ended session stays ended: only "not ended" is looked up again.
+        return self._cached(self._ended, sid, lookup, final=True)
+
+    def _cached(
+        self, cache: dict[str, tuple[T, float]], key: str, lookup: Callable[[], T], final: object = _NO_FINAL
+    ) -> T:
+        """``cache[key]`` if checked within token_recheck_s (or if it is the ``final`` value, which never changes),
+        else ``lookup()``, remembered (the cache is cleared beyond 10,000 entries)."""
         now = time.monotonic()
         with self._lock:
-            cached = self._ended.get(sid)
-        if cached is not None and (cached[0] or now - cached[1] < self.config.token_recheck_s):
+            cached = cache.get(key)
+        if cached is not None and (cached[0] is final or now - cached[1] < self.config.token_recheck_s):
             return cached[0]
-        with self._engine.connect() as conn:
-            ended = conn.execute(select(console_logouts.c.sid).where(console_logouts.c.sid == sid)).first() is not None
-        self._remember_ended(sid, ended, now)
-        return ended
+        value = lookup()
+        self._remember(cache, key, value, now)
+        return value
 
-    def _remember_ended(self, sid: str, ended: bool, now: float) -> None:
+    def _remember(self, cache: dict[str, tuple[T, float]], key: str, value: T, now: float) -> None:
         with self._lock:
-            if len(self._ended) > 10_000:
-                self._ended.clear()
-            self._ended[sid] = (ended, now)
+            if len(cache) > 10_000:
+                cache.clear()
+            cache[key] = (value, now)
 
     def end(self, session: Session) -> None:
         """Log a session out everywhere: recorded in the store (blocking), refused here at once."""
-        self._remember_ended(session.sid, True, time.monotonic())
+        self._remember(self._ended, session.sid, True, time.monotonic())
         now = utcnow()
         with self._engine.begin() as conn:
             conn.execute(delete(console_logouts).where(console_logouts.c.expires_at < now))

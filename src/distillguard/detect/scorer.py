@@ -164,7 +164,7 @@ class OnlineScorer:
     def take(self) -> Batch:
         """Step 1 of a flush, on the thread that updates state: the queued accounts' feature vectors."""
         queue, self._queue = self._queue, []
-        return self._batch([(a, self._accounts[a].state) for a in queue])
+        return self.batch_of([(a, self._accounts[a].state) for a in queue])
 
     def complete(self, batch: Batch) -> list[Score]:
         """Step 3, on the same thread as step 1: rules, verdicts, and first-flag bookkeeping."""
@@ -189,7 +189,8 @@ class OnlineScorer:
         batch.predict()
         return self.scores_of(batch)
 
-    def _batch(self, states: list[tuple[str, AccountState]]) -> Batch:
+    def batch_of(self, states: list[tuple[str, AccountState]]) -> Batch:
+        """The feature vectors of ``states`` (account, state), ready for the model."""
         return Batch(
             self.model,
             [a for a, _ in states],
@@ -246,7 +247,7 @@ class OnlineScorer:
     def final_scores(self) -> list[tuple[Score, int | None, int | None]]:
         """Score every account on all it did; with when it was first flagged online (if its final verdict is)."""
         items = sorted(self._accounts.items())
-        batch = self._batch([(a, t.state) for a, t in items])
+        batch = self.batch_of([(a, t.state) for a, t in items])
         batch.predict()
         out: list[tuple[Score, int | None, int | None]] = []
         for (_, tracked), score in zip(items, self.scores_of(batch), strict=True):

@@ -190,12 +190,7 @@ class SharedOnlineScorer:
             crossed = state.events // every != before // every or (bool(calls) and state.events <= 2)
             if crossed or account_id in rnd.touched or stored.score is None:
                 due.append((account_id, state))
-        rnd.batch = Batch(
-            self.scorer.model,
-            [a for a, _ in due],
-            [s.vector() for _, s in due],
-            [(s.last_us, s.events) for _, s in due],
-        )
+        rnd.batch = self.scorer.batch_of(due)
         rnd.batch.predict()
 
     def judge(self, rnd: Round) -> None:

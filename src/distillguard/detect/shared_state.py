@@ -131,10 +131,3 @@ class RedisAccountStates:
         if n == 0:
             return []
         return [bool(r) for r in pipe.execute()]
-
-    def verdicts(self, accounts: Sequence[str]) -> list[bytes | None]:
-        """The stored score of each account (the verdict cache), None where there is none."""
-        pipe = self.client.pipeline(transaction=False)
-        for account_id in accounts:
-            pipe.hget(self.key(account_id), "score")
-        return list(pipe.execute())
