@@ -30,6 +30,24 @@ def test_healthz_and_metrics(start_gateway: StartGateway) -> None:
     assert "distillguard_event_queue_depth" in metrics
 
 
+def test_requests_in_flight(gateway: Gateway) -> None:
+    """The gauge counts a stream being relayed (and not the scrape that reads it); back to 0 once it is logged."""
+
+    def in_flight() -> str:
+        lines = httpx.get(f"{gateway.url}/metrics").text.splitlines()
+        return next(line for line in lines if line.startswith("distillguard_requests_in_flight "))
+
+    assert in_flight() == "distillguard_requests_in_flight 0.0"
+    c = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.keys["tester"], max_retries=0)
+    body = {**BODY, "model": "mock-fault-trickle", "stream": True, "max_tokens": 8}
+    stream = c.chat.completions.create(**body)  # type: ignore[call-overload]
+    next(iter(stream))
+    assert in_flight() == "distillguard_requests_in_flight 1.0"
+    list(stream)
+    gateway.settle()
+    assert [e["response"]["status"] for e in gateway.events()] == [200]
+
+
 def test_logs_are_json_lines_without_secrets(gateway: Gateway) -> None:
     openai.OpenAI(base_url=gateway.base_url, api_key=gateway.keys["tester"]).chat.completions.create(**BODY)  # type: ignore[call-overload]
     lines = [json.loads(line) for line in gateway.log().splitlines() if line.startswith("{")]

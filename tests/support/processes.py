@@ -133,9 +133,24 @@ class Gateway:
                 self.proc.wait()
         return int(self.proc.returncode)
 
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until every call answered so far is in the event log: no request in flight, nothing queued."""
+        deadline = time.monotonic() + timeout
+        while True:
+            metrics = httpx.get(f"{self.url}/metrics", timeout=5).text
+            idle = {"distillguard_requests_in_flight 0.0", "distillguard_event_queue_depth 0.0"}
+            if idle <= set(metrics.splitlines()):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the gateway did not settle within {timeout} s")
+            time.sleep(0.02)
+
     def events(self) -> list[dict[str, Any]]:
+        """The event log as `distillguard events export` writes it, once every call answered so far is in it."""
+        if self.proc.poll() is None:
+            self.settle()
         out = self.data_dir / "export.jsonl"
-        cli("events", "export", "--out", str(out), data_dir=self.data_dir)
+        invoke("events", "export", "--out", str(out), data_dir=self.data_dir)
         return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
 
     def log(self) -> str:

@@ -89,6 +89,8 @@ class Gateway:
         if limiter.shared:
             limiter.observe = self.metrics.observe_limits_storage
         self.metrics.bind_event_queue(lambda: self.sink.depth, lambda: getattr(self.sink, "written", 0))
+        self.in_flight = 0
+        self.metrics.requests_in_flight.set_function(lambda: self.in_flight)
         # Sinks with metrics of their own (the Redis stream: dropped events, stream length, consumer lag).
         register = getattr(self.sink, "register_metrics", None)
         if register is not None:
@@ -535,15 +537,25 @@ class GatewayApp:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in _COMPLETION_PATHS and scope["method"] == "POST":
-            try:
-                response = await self.gateway.completion(scope, receive)
-            except Exception as exc:
-                log.exception("unhandled error in completion pipeline")
-                response = await _server_error(None, exc)
-            await response(scope, receive, send)
+        if scope["type"] != "http" or scope["path"] == "/metrics":
+            await self.starlette(scope, receive, send)
             return
-        await self.starlette(scope, receive, send)
+        # Requests in flight, the scrape itself aside: 0 with an empty event queue means every call answered so far
+        # is in the event log (a call is recorded before its response completes here).
+        gateway = self.gateway
+        gateway.in_flight += 1
+        try:
+            if scope["path"] in _COMPLETION_PATHS and scope["method"] == "POST":
+                try:
+                    response = await gateway.completion(scope, receive)
+                except Exception as exc:
+                    log.exception("unhandled error in completion pipeline")
+                    response = await _server_error(None, exc)
+                await response(scope, receive, send)
+            else:
+                await self.starlette(scope, receive, send)
+        finally:
+            gateway.in_flight -= 1
 
 
 _COMPLETION_PATHS = frozenset({CHAT, COMPLETIONS})

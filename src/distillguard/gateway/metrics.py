@@ -102,6 +102,9 @@ class GatewayMetrics:
             "distillguard_event_queue_depth", "Events queued, not yet written", registry=self.registry
         )
         self.events_written = Gauge("distillguard_events_written", "Events written since start", registry=self.registry)
+        self.requests_in_flight = Gauge(
+            "distillguard_requests_in_flight", "Requests being handled, the scrape aside", registry=self.registry
+        )
         self.responses = Counter(
             "distillguard_response_decisions_total",
             "Calls of accounts with a standing above allow, by level and whether it was applied",
