@@ -100,7 +100,7 @@ def test_the_risk_timeline_has_a_line_per_account_and_the_thresholds() -> None:
 
 
 def test_traffic_sums_buckets_and_splits_members_with_the_rest_as_others() -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"account_id": f"m{i % 20}", "at": T0 + timedelta(minutes=i // 20), "calls": 1 + i % 20, "tokens": 100}
         for i in range(200)
     ]

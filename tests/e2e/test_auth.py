@@ -7,12 +7,13 @@ import json
 import httpx
 import openai
 import pytest
+from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 
 from tests.e2e.conftest import StartGateway
 from tests.support.processes import Gateway, cli
 
 pytestmark = pytest.mark.e2e
-BODY = {"model": "mock-gpt", "messages": [{"role": "user", "content": "hi"}]}
+BODY: CompletionCreateParamsNonStreaming = {"model": "mock-gpt", "messages": [{"role": "user", "content": "hi"}]}
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
 from tests.e2e.conftest import StartGateway
-from tests.support.processes import Gateway
+from tests.support.processes import Gateway, Mock
 
 pytestmark = pytest.mark.e2e
 OK = b'{"model": "mock-gpt", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}'
@@ -83,7 +85,7 @@ def post(gw: Gateway, body: bytes, path: str = "/chat/completions") -> httpx.Res
 
 
 @pytest.fixture(scope="module")
-def strict_gateway(tmp_path_factory: pytest.TempPathFactory, mock_upstream) -> Gateway:  # type: ignore[no-untyped-def]
+def strict_gateway(tmp_path_factory: pytest.TempPathFactory, mock_upstream: Mock) -> Iterator[Gateway]:
     from tests.support.processes import running_gateway
 
     where = tmp_path_factory.mktemp("badinput")
@@ -112,7 +114,7 @@ def test_oversized_bodies_are_refused_with_and_without_content_length(strict_gat
     big = b'{"model": "mock-gpt", "messages": [{"role": "user", "content": "' + b"x" * 10_000 + b'"}]}'
     assert post(strict_gateway, big).json()["error"]["code"] == "request_too_large"
 
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         yield big[:3000]
         yield big[3000:]
 

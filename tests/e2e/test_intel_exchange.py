@@ -147,7 +147,8 @@ def partner(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def start_b(start: StartGateway, hub: Hub, partners: list[dict[str, Any]], enabled: bool, tmp: Path) -> Gateway:
-    accounts = {f"b_harvest_{i}": [] for i in range(4)} | {f"customer_{i}": [] for i in range(2)}
+    names = [f"b_harvest_{i}" for i in range(4)] + [f"customer_{i}" for i in range(2)]
+    accounts: dict[str, list[str]] = {name: [] for name in names}
     gw = start(config=intel_toml("Provider B", "provider-b", hub, partners, enabled), accounts=accounts)
     for i in range(4):
         invoke("accounts", "set", f"b_harvest_{i}", "--payment-fingerprint", world.CARDS[i % 2], data_dir=gw.data_dir)

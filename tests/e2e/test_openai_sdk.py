@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.support.processes import Gateway
 
 pytestmark = pytest.mark.e2e
-MESSAGES = [{"role": "user", "content": "Name three rivers in Europe."}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Name three rivers in Europe."}]
 
 
 def client(gw: Gateway, account: str = "tester", **kw: object) -> openai.OpenAI:

@@ -7,12 +7,13 @@ import asyncio
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from distillguard.timefmt import parse_rfc3339
 from tests.e2e.conftest import StartGateway
 
 pytestmark = pytest.mark.e2e
-MESSAGES = [{"role": "user", "content": "hello"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
 
 
 def tier(name: str, requests: list[str], tokens: list[str], scope: str = "account") -> str:

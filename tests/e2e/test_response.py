@@ -118,7 +118,7 @@ def test_a_harvester_is_throttled_degraded_then_blocked_and_a_reversal_restores_
     # The business app sent as many calls and was never touched: reasoning and full limits every time.
     for reply in business_replies:
         assert reply.http_response.status_code == 200
-        assert reply.parse().choices[0].message.reasoning_content  # type: ignore[attr-defined]
+        assert reply.parse().choices[0].message.reasoning_content
         assert reply.headers["x-ratelimit-limit-requests"] != "45"
 
     # Streamed calls are degraded too: the harvester's streams carried no reasoning while it was degraded.

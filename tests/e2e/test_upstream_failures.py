@@ -7,12 +7,13 @@ import time
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from tests.e2e.conftest import StartGateway
 from tests.support.processes import Mock, free_port
 
 pytestmark = pytest.mark.e2e
-MESSAGES = [{"role": "user", "content": "hello"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
 
 
 def test_upstream_down_is_502(start_gateway: StartGateway) -> None:
@@ -59,7 +60,7 @@ def test_upstream_4xx_passes_through_unchanged(start_gateway: StartGateway) -> N
 def test_broken_stream_ends_with_an_error_event(start_gateway: StartGateway) -> None:
     gw = start_gateway()
     c = openai.OpenAI(base_url=gw.base_url, api_key=gw.keys["tester"], max_retries=0)
-    received = []
+    received: list[ChatCompletionChunk] = []
     stream = c.chat.completions.create(model="mock-fault-drop", messages=MESSAGES, stream=True)
     with pytest.raises(openai.APIError) as failure:
         received.extend(stream)

@@ -9,6 +9,10 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from openai.types.chat.completion_create_params import (
+    CompletionCreateParamsNonStreaming,
+    CompletionCreateParamsStreaming,
+)
 
 from distillguard.watermark.text import derive_key, mark
 from tests.e2e.conftest import StartGateway
@@ -25,14 +29,19 @@ def test_answers_are_watermarked_and_detected(start_gateway: StartGateway, mock_
     client = openai.OpenAI(base_url=gw.base_url, api_key=gw.keys["tester"], max_retries=0)
     direct = openai.OpenAI(base_url=mock_upstream.base_url, api_key="upstream-secret", max_retries=0)
     key = derive_key((gw.data_dir / "secret.key").read_bytes().strip())
-    served = []
+    served: list[str] = []
     for prompt in PROMPTS:
-        body = {"model": "mock-gpt", "messages": [{"role": "user", "content": prompt}], "max_tokens": 1500}
-        whole = client.chat.completions.create(**body).choices[0].message.content  # type: ignore[call-overload]
-        original = direct.chat.completions.create(**body).choices[0].message.content  # type: ignore[call-overload]
-        assert whole == mark(original, key, "strong")
+        body: CompletionCreateParamsNonStreaming = {
+            "model": "mock-gpt",
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": 1500,
+        }
+        whole = client.chat.completions.create(**body).choices[0].message.content
+        original = direct.chat.completions.create(**body).choices[0].message.content
+        assert original is not None and whole == mark(original, key, "strong")
         if len(served) < 6:
-            stream = client.chat.completions.create(**body, stream=True)  # type: ignore[call-overload]
+            streamed: CompletionCreateParamsStreaming = {**body, "stream": True}
+            stream = client.chat.completions.create(**streamed)
             assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == whole
         served.append(whole)
     events = [e for e in gw.events() if e["response"]["status"] == 200]

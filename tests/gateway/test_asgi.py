@@ -6,11 +6,12 @@ import asyncio
 from typing import Any
 
 import orjson
+from starlette.types import Message, Scope
 
 from distillguard.gateway.app import Gateway, build_app
 
 
-def scope(path: str, key: str, method: str = "POST") -> dict[str, Any]:
+def scope(path: str, key: str, method: str = "POST") -> Scope:
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -37,7 +38,7 @@ async def test_client_gone_before_the_first_chunk_still_closes_upstream_and_logs
     body = orjson.dumps({"model": "mock-gpt", "messages": [{"role": "user", "content": "x"}], "stream": True})
     messages = iter([{"type": "http.request", "body": body, "more_body": False}])
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         try:
             return next(messages)
         except StopIteration:
@@ -46,7 +47,7 @@ async def test_client_gone_before_the_first_chunk_still_closes_upstream_and_logs
     response = await gw.completion(scope("/v1/chat/completions", key), receive)
     blocked = asyncio.Event()
 
-    async def send(_message: dict[str, Any]) -> None:
+    async def send(_message: Message) -> None:
         await blocked.wait()  # the socket never drains: the body iterator is never reached
 
     await response(scope("/v1/chat/completions", key), receive, send)
@@ -59,12 +60,12 @@ async def test_client_gone_before_the_first_chunk_still_closes_upstream_and_logs
 async def test_unknown_urls_and_methods_are_refused_and_logged(gateway: tuple[Gateway, str]) -> None:
     gw, key = gateway
     app = build_app(gw)
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     await app(scope("/v1/../admin", key, "GET"), receive, send)

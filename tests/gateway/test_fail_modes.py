@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -22,25 +22,26 @@ from distillguard.respond.responder import Verdict
 
 BODY = {"model": "mock-gpt", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
 Client = tuple[Gateway, httpx.AsyncClient]
+Start = Callable[[Literal["open", "closed"]], contextlib.AbstractAsyncContextManager[Client]]
 
 
 @pytest.fixture
-def start(tmp_path: Path) -> Callable[[str], Any]:
+def start(tmp_path: Path) -> Start:
     @contextlib.asynccontextmanager
-    async def make(fail_mode: str) -> AsyncIterator[Client]:
+    async def make(fail_mode: Literal["open", "closed"]) -> AsyncIterator[Client]:
         async with running_mock() as base_url:
             gw = Gateway(
                 Settings(
                     data_dir=tmp_path,
                     upstreams=[UpstreamConfig(base_url=base_url)],
                     events=EventsConfig(flush_interval_ms=10),
-                    respond=RespondConfig(fail_mode=fail_mode, scorer_stale_s=0.3, sync_interval_s=0.05),  # type: ignore[arg-type]
+                    respond=RespondConfig(fail_mode=fail_mode, scorer_stale_s=0.3, sync_interval_s=0.05),
                 )
             )
             gw.store.upsert_account("acct")
             _, key = gw.store.create_key("acct")
             await gw.startup()
-            transport = httpx.ASGITransport(app=build_app(gw))  # type: ignore[arg-type]
+            transport = httpx.ASGITransport(app=build_app(gw))
             headers = {"authorization": f"Bearer {key}"}
             try:
                 async with httpx.AsyncClient(transport=transport, base_url="http://gw", headers=headers) as c:
@@ -63,32 +64,31 @@ def metric(text: str, name: str) -> float:
     return float(line.rsplit(" ", 1)[1])
 
 
-async def test_a_failing_scorer_fails_closed_and_recovers(
-    start: Callable[[str], Any], caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_a_failing_scorer_fails_closed_and_recovers(start: Start, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     async with start("closed") as (gw, client):
         assert (await client.post("/v1/chat/completions", json=BODY)).status_code == 200
-        assert gw.detection is not None and gw.responder is not None
-        original = gw.detection.scorer.take
+        detection, responder = gw.detection, gw.responder
+        assert detection is not None and responder is not None
+        original = detection.scorer.take
 
         def broken() -> Any:
             raise RuntimeError("model server gone")
 
-        gw.detection.scorer.take = broken  # type: ignore[method-assign]
-        await wait_for(lambda: not gw.responder.available)  # type: ignore[union-attr]
+        detection.scorer.take = broken  # type: ignore[method-assign]
+        await wait_for(lambda: not responder.available)
         refused = await client.post("/v1/chat/completions", json=BODY)
         assert refused.status_code == 503 and refused.json()["error"]["code"] == "enforcement_unavailable"
         metrics = (await client.get("/metrics")).text
         assert metric(metrics, 'distillguard_response_available{component="scorer"}') == 0.0
         assert metric(metrics, 'distillguard_fail_mode_calls_total{mode="closed"}') == 1.0
         assert any("scorer" in r.getMessage() or "response unavailable" in r.getMessage() for r in caplog.records)
-        gw.detection.scorer.take = original  # type: ignore[method-assign]
-        await wait_for(lambda: gw.responder.available)  # type: ignore[union-attr]
+        detection.scorer.take = original  # type: ignore[method-assign]
+        await wait_for(lambda: responder.available)
         assert (await client.post("/v1/chat/completions", json=BODY)).status_code == 200
 
 
-async def test_an_unavailable_store_fails_open_and_loses_no_moves(start: Callable[[str], Any]) -> None:
+async def test_an_unavailable_store_fails_open_and_loses_no_moves(start: Start) -> None:
     async with start("open") as (gw, client):
         responder, book = gw.responder, gw.book
         assert responder is not None and book is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -23,14 +24,14 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 DEFAULT_POLICY = ExportPolicy()
 
 
-def export(tmp_path: Path, policy: ExportPolicy = DEFAULT_POLICY) -> dict:
+def export(tmp_path: Path, policy: ExportPolicy = DEFAULT_POLICY) -> dict[str, Any]:
     member = world.member(tmp_path, "Provider A")
     facts, outsiders = gather(world.events(), [world.campaign()], world.accounts(), 2, policy.examples_allowed)
     bundle = CampaignExporter(member, policy, NOW).bundle([(world.campaign(), facts["clu_test0001"])], outsiders)
     return bundle
 
 
-def by_type(bundle: dict, kind: str) -> list[dict]:
+def by_type(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [o for o in bundle["objects"] if o["type"] == kind]
 
 

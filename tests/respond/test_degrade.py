@@ -174,7 +174,7 @@ def test_config_bounds() -> None:
     with pytest.raises(ValueError, match="greater than or equal"):
         DegradeConfig(summary_chars=-1)
     with pytest.raises(ValueError, match="reasoning"):
-        DegradeConfig(reasoning="hide")  # type: ignore[arg-type]
+        DegradeConfig(reasoning="hide")
 
 
 # Whole responses
@@ -398,7 +398,7 @@ def test_stream_choice_without_index_counts_as_choice_zero() -> None:
 def test_stream_reasoning_fields_are_counted_separately() -> None:
     # Servers that send the same trace under both names get the same summary under both.
     degrader = ResponseDegrader(DegradeConfig(reasoning="summarise", summary_chars=5), chat=True)
-    chunks = [
+    chunks: list[dict[str, Any]] = [
         {"choices": [{"index": 0, "delta": {"reasoning_content": part, "reasoning": part}}]}
         for part in ("Fir", "st, ", "go")
     ]

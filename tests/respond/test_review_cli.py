@@ -8,8 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from distillguard.cli import app
 from distillguard.config import load_settings

@@ -6,10 +6,11 @@ import asyncio
 import signal
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.support.processes import Gateway
 
-MESSAGES = [{"role": "user", "content": "durable?"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "durable?"}]
 
 
 async def answered_until_sigterm(gw: Gateway, calls: int = 200, callers: int = 8) -> list[str]:

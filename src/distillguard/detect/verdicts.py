@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, TypeAlias
 
 Verdict = Literal["allow", "watch", "throttle", "degrade", "challenge", "block"]
 VERDICTS: tuple[Verdict, ...] = ("allow", "watch", "throttle", "degrade", "challenge", "block")
@@ -15,6 +15,9 @@ DEFAULT_THRESHOLDS: Mapping[Verdict, float] = {
     "challenge": 0.85,
     "block": 0.95,
 }
+# Thresholds as code that only looks them up takes them: keyed by verdict, as detection keeps them (above), or by name,
+# as configured ([detect] thresholds, whose keys the configuration checks are verdicts).
+Thresholds: TypeAlias = Mapping[Verdict, float] | Mapping[str, float]
 FLAGGED: frozenset[Verdict] = frozenset({"throttle", "degrade", "challenge", "block"})
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from distillguard.background import Background
 from distillguard.config import IntelConfig
+from distillguard.detect.verdicts import Thresholds
 from distillguard.events.schema import Event
 from distillguard.intel.feed import Feed, build_feed
 from distillguard.intel.matching import Match, Matcher
@@ -63,7 +64,7 @@ def pull_once(config: IntelConfig, store: IntelStore, keys: dict[str, Ed25519Pub
 
 
 class IntelRuntime:
-    def __init__(self, config: IntelConfig, data_dir: Path, engine: Engine, thresholds: Mapping[str, float]) -> None:
+    def __init__(self, config: IntelConfig, data_dir: Path, engine: Engine, thresholds: Thresholds) -> None:
         self.config = config
         self.member = load_member(config, data_dir)
         self.key = self.member.group_key()

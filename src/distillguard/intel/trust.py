@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from distillguard.config import IntelConfig
 from distillguard.detect.reasons import Reason
+from distillguard.detect.verdicts import Thresholds, Verdict
 from distillguard.events.signals import RequestSignals
 from distillguard.intel.feed import Feed
 from distillguard.intel.matching import Match
@@ -101,7 +102,7 @@ class PartnerEvidence:
 
     trust: Trust
     feed: Feed
-    thresholds: Mapping[str, float]
+    thresholds: Thresholds
     _accounts: dict[str, _Account] = field(default_factory=lambda: defaultdict(_Account))
 
     def record(self, account_id: str, matches: Iterable[Match], shaped: bool = False) -> bool:
@@ -161,7 +162,7 @@ class PartnerEvidence:
         corroborated = by_signals or by_risk or len(independent) >= INDEPENDENT_REPORTS
         # Up to just below challenge when our signals or a second partner agree; one level above watch (throttle) when
         # only our own risk does; below throttle when nothing agrees.
-        ceiling = (
+        ceiling: Verdict = (
             "challenge"
             if by_signals or len(independent) >= INDEPENDENT_REPORTS
             else "degrade"

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from distillguard.config import Level, RespondConfig
+from distillguard.detect.verdicts import Thresholds
 from distillguard.respond.audit import GENESIS, AuditEntry, entry_hash, first_broken
 from distillguard.respond.policy import RANK
 from distillguard.respond.standing import Change, Standing, Transitions
@@ -158,7 +159,7 @@ def new_case_id() -> str:
 
 
 class CaseBook:
-    def __init__(self, engine: Engine, secret: bytes, config: RespondConfig, thresholds: dict[str, float]) -> None:
+    def __init__(self, engine: Engine, secret: bytes, config: RespondConfig, thresholds: Thresholds) -> None:
         self._engine = engine
         self._secret = secret
         self.config = config

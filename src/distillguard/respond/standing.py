@@ -14,11 +14,11 @@ Everything here is pure: the caller persists the changes (respond/book.py) and t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from distillguard.config import Level, RespondConfig
+from distillguard.detect.verdicts import Thresholds
 from distillguard.respond.policy import RANK, weaker
 from distillguard.timefmt import rfc3339_from_epoch_us
 
@@ -89,7 +89,7 @@ class Change:
 
 
 class Transitions:
-    def __init__(self, config: RespondConfig, thresholds: Mapping[str, float]) -> None:
+    def __init__(self, config: RespondConfig, thresholds: Thresholds) -> None:
         self.config = config
         self.thresholds = thresholds
         self._cap: Level = config.review.automatic_up_to

@@ -88,7 +88,7 @@ def test_version_selection(store: HubStore) -> None:
 
 def test_unversioned_objects_are_stored_once(store: HubStore) -> None:
     collection = store.create_collection("feed").id
-    address = {
+    address: dict[str, object] = {
         "type": "ipv4-addr",
         "spec_version": "2.1",
         "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd",
