@@ -38,7 +38,9 @@ What is measured:
    100 words (invisible in the word diff), and examples.
 4. Speed: ``mark`` whole and streamed (``Engine.feed`` in 4-character pieces, like SSE deltas, and in token-sized
    deltas: a leading space and up to five letters, or one punctuation mark, as a BPE tokenizer cuts them), and
-   ``detect`` with 1 and 10 keys. Tokens are counted as whitespace words x 1.3 (per-word figures are given too).
+   ``detect`` with 1 and 10 keys; and what the watermark adds to the gateway's streaming path
+   (bench/watermark_stream.py: OpenAI chat chunks of one token-sized delta, handled as the gateway's relay does,
+   watermark off and on). Tokens are counted as whitespace words x 1.3 (per-word figures are given too).
 5. Consistency: streamed output equals whole-text output; a marked text scores a hit at every site at its level;
    marking is idempotent; code fences and URLs come out unchanged (failures are counted, with examples).
 """
@@ -83,6 +85,8 @@ from distillguard.watermark.text import (
     score_sites,
     sites,
 )
+from watermark_stream import STREAM_KEY, added_cpu
+from watermark_stream import table as stream_table
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "watermark_text.json"
@@ -718,6 +722,7 @@ def _print(figures: dict[str, Any]) -> None:
             f"{r['detect_10_keys_tokens_per_s']:,}",
         )
     console.print(table)
+    console.print(stream_table(figures["gateway_stream"]))
     console.print(f"consistency: {figures['consistency']['counts']}", highlight=False)
     console.print(f"prefix attack: {figures['prefix_attack']}", highlight=False)
     console.print(f"run time {figures['seconds']} s", highlight=False)
@@ -798,15 +803,15 @@ def main() -> None:
     )
     answer_paragraphs = [p for a in answer_texts for p in a.split("\n\n")]
     shown = examples(answer_paragraphs + pydoc_paragraphs + alpaca_lines, args.seed)
-    speed_rows = speed(
-        {
-            "answers 1000 words": answers.window(0, 1000),
-            "pydoc 1000 words": pydoc.window(5000, 1000),
-            "alpaca 1000 words": alpaca.window(2000, 1000),
-            "pydoc 4000 words": pydoc.window(10000, 4000),
-        },
-        rng,
-    )
+    speed_texts = {
+        "answers 1000 words": answers.window(0, 1000),
+        "pydoc 1000 words": pydoc.window(5000, 1000),
+        "alpaca 1000 words": alpaca.window(2000, 1000),
+        "pydoc 4000 words": pydoc.window(10000, 4000),
+    }
+    speed_rows = speed(speed_texts, rng)
+    # A fixed key: the random keys of the sections after this one stay as they were.
+    stream_rows = added_cpu({name: token_deltas(text) for name, text in speed_texts.items()}, STREAM_KEY)
     prefix = prefix_attack(pydoc, 4000, 50, rng)
     checks = consistency([*prompts, *answer_texts, *pydoc.chunks(300), *alpaca.chunks(300)], rng)
     figures: dict[str, Any] = {
@@ -843,11 +848,13 @@ def main() -> None:
         "meaning": meaning_rows,
         "examples": shown,
         "speed": speed_rows,
+        "gateway_stream": stream_rows,
         "targets": {
             "target_300_words_90pct": {
                 r["strength"] + "/" + r["corpus"]: r["rate_at_target"] for r in reach(detection)
             },
             "mark_ms_per_1k_tokens_max": 1.0,
+            "gateway_added_ms_per_1k_tokens_max": 1.0,
             "detect_tokens_per_s_min": 1_000_000,
         },
         "consistency": checks,

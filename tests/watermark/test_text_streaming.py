@@ -9,9 +9,11 @@ import random
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from distillguard.watermark import text as text_module
 from distillguard.watermark.text import Engine, TextKey, derive_key, mark, score_sites, sites
 
 ANSWERS = Path(__file__).resolve().parents[2] / "bench" / "data" / "assistant_answers.md"
@@ -61,6 +63,19 @@ def test_answers_streamed_in_sse_sized_deltas_equal_the_whole_answer() -> None:
                 released, streamed_sites, streamed_counts = _run(KEY, level, deltas)
                 assert "".join(released) == marked
                 assert streamed_sites == found and streamed_counts == counts
+
+
+def test_the_caches_cleared_every_few_pieces_change_no_release(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caches of pieces, deltas, whitespace runs and replayed effects are cleared when they grow large; read with a
+    limit so small that they are cleared all the time, every release, site and counter is what it was."""
+    runs = []
+    for text in _answers()[:4]:
+        for deltas in ([text], [text[i : i + 4] for i in range(0, len(text), 4)], _token_deltas(text)):
+            for key, level in ((KEY, 1), (KEY, 2), (None, 2)):
+                runs.append((key, level, deltas))
+    expected = [_run(key, level, deltas) for key, level, deltas in runs]
+    monkeypatch.setattr(text_module, "_PLAIN_MAX", 8)
+    assert [_run(key, level, deltas) for key, level, deltas in runs] == expected
 
 
 def test_a_plain_word_is_released_with_its_space_and_a_phrase_start_waits_for_one_word() -> None:

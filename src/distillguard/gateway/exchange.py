@@ -17,7 +17,7 @@ from distillguard.events.retention import retained_text
 from distillguard.events.schema import Event
 from distillguard.gateway.errors import GatewayError, error_body
 from distillguard.gateway.responses import BytesResponse
-from distillguard.gateway.sse import CompletionTap, SSESplitter, event_data
+from distillguard.gateway.sse import ChunkRelay, CompletionTap
 from distillguard.gateway.upstreams import Upstream
 from distillguard.gateway.validation import CHAT, CompletionRequest
 from distillguard.limits import Reservation
@@ -157,37 +157,21 @@ class Exchange:
         return BytesResponse(body, resp.status, self.headers)
 
     async def _relay(self, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        splitter = SSESplitter()
-        hide_usage = not self.req.include_usage
-        last: dict[str, Any] | None = None
+        transform = self._transform if self.degrader is not None or self.watermarker is not None else None
+        relay = ChunkRelay(self.tap, transform, hide_usage=not self.req.include_usage)
         status, code = 200, None
         try:
             async for data in resp.content.iter_any():
                 if self.event.ttft_ms is None:
                     self.event.ttft_ms = (time.perf_counter() - self.started) * 1000
-                out = []
-                for sse in splitter.feed(data):
-                    payload = event_data(sse)
-                    if payload is not None and payload != b"[DONE]":
-                        try:
-                            chunk = orjson.loads(payload)
-                        except orjson.JSONDecodeError:
-                            chunk = None
-                        if isinstance(chunk, dict):
-                            last = chunk
-                            # What the client gets is what the event log keeps: transform, then tap.
-                            if self._transform(chunk):
-                                sse = b"data: " + orjson.dumps(chunk) + b"\n\n"
-                            if self.tap.chunk(chunk) and hide_usage:
-                                continue
-                    out.append(sse)
-                if out:
-                    yield b"".join(out) if len(out) > 1 else out[0]
+                out = relay.feed(data)
+                if out is not None:
+                    yield out
             if self.watermarker is not None:
-                for sse in self.watermarker.tail(last):
+                for sse in self.watermarker.tail(relay.last):
                     yield sse
-            if splitter.remainder.strip():
-                yield splitter.remainder
+            if relay.remainder.strip():
+                yield relay.remainder
             if self.tap.error is not None:
                 status, code = 502, "upstream_stream_error"
         except (asyncio.CancelledError, GeneratorExit):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 _SEPARATORS = (b"\n\n", b"\r\n\r\n")
+# Changes a parsed stream chunk in place; True when it changed it.
+Transform = Callable[[dict[str, Any]], bool]
 
 
 class SSESplitter:
@@ -115,3 +118,42 @@ class CompletionTap:
         if self.prompt_tokens is None and self.completion_tokens is None:
             return None
         return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
+
+
+class ChunkRelay:
+    """What the gateway does with each network read of a streamed completion: split it into events, parse each
+    chunk, let ``transform`` change it in place (degrade, watermark; the event is serialised again only when it
+    returns True), hand it to the tap, and keep the usage-only chunk from a client that did not ask for usage.
+    What the client gets is what the event log keeps: the tap sees the chunk after the transform."""
+
+    def __init__(self, tap: CompletionTap, transform: Transform | None, hide_usage: bool) -> None:
+        self.splitter = SSESplitter()
+        self.tap = tap
+        self.transform = transform
+        self.hide_usage = hide_usage
+        self.last: dict[str, Any] | None = None  # the newest chunk, a template for events the gateway adds
+
+    def feed(self, data: bytes) -> bytes | None:
+        """The bytes to send the client for one read (None when there is nothing to send yet)."""
+        out = []
+        for sse in self.splitter.feed(data):
+            payload = event_data(sse)
+            if payload is not None and payload != b"[DONE]":
+                try:
+                    chunk = orjson.loads(payload)
+                except orjson.JSONDecodeError:
+                    chunk = None
+                if isinstance(chunk, dict):
+                    self.last = chunk
+                    if self.transform is not None and self.transform(chunk):
+                        sse = b"data: " + orjson.dumps(chunk) + b"\n\n"
+                    if self.tap.chunk(chunk) and self.hide_usage:
+                        continue
+            out.append(sse)
+        if not out:
+            return None
+        return b"".join(out) if len(out) > 1 else out[0]
+
+    @property
+    def remainder(self) -> bytes:
+        return self.splitter.remainder

@@ -20,6 +20,7 @@ class ResponseWatermarker:
         self.strength = strength
         self.spacing = spacing
         self._chat = chat
+        self._field = "content" if chat else "text"
         self._engines: dict[int, Engine] = {}
 
     def _engine(self, index: int) -> Engine:
@@ -68,25 +69,31 @@ class ResponseWatermarker:
         if not isinstance(choices, list):
             return False
         changed = False
+        field = self._field
         for position, choice in enumerate(choices):
             if not isinstance(choice, dict):
                 continue
-            index = _index(choice, position)
             holder = choice.get("delta") if self._chat else choice
-            field = "content" if self._chat else "text"
             if not isinstance(holder, dict):
                 continue
             text = holder.get(field)
             finishing = choice.get("finish_reason") is not None
-            if not isinstance(text, str) and not finishing:
-                continue
-            engine = self._engine(index)
-            out = engine.feed(text) if isinstance(text, str) else ""
-            if finishing:
-                out += engine.flush()
-            if out != text and (out or isinstance(text, str)):
-                holder[field] = out
-                changed = True
+            if isinstance(text, str):
+                index = choice.get("index")
+                engine = self._engines.get(index) if isinstance(index, int) else None
+                if engine is None:
+                    engine = self._engine(_index(choice, position))
+                out = engine.feed(text)
+                if finishing:
+                    out += engine.flush()
+                if out != text:
+                    holder[field] = out
+                    changed = True
+            elif finishing:
+                out = self._engine(_index(choice, position)).flush()
+                if out:
+                    holder[field] = out
+                    changed = True
         return changed
 
     def tail(self, template: dict[str, Any] | None) -> list[bytes]:

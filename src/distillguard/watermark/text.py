@@ -167,9 +167,10 @@ _BARE: dict[str, str] = {}
 # one space before the next word): the word lowercased and the stop. The space is a spacing site unless the stop is
 # ":" or a lowercase letter follows.
 _STOPPED: dict[str, tuple[str, str]] = {}
-# "word " pieces whose word starts a phrase (and is no site on its own): the word lowercased and the words that
-# continue the phrase. The word is plain unless the next piece starts with one of those.
-_STARTS: dict[str, tuple[str, dict[str, _Trie]]] = {}
+# "word " pieces whose word starts a phrase (and is no site on its own): the word lowercased, the words that
+# continue the phrase, the word as it is, and whether it is held anywhere (else only where a sentence starts: an
+# opener's first word). The word is plain unless the next piece starts with one of the words that continue it.
+_STARTS: dict[str, tuple[str, dict[str, _Trie], str, bool]] = {}
 
 
 def _plain_word(piece: str) -> str:
@@ -179,6 +180,7 @@ def _plain_word(piece: str) -> str:
         _BARE.clear()
         _STARTS.clear()
         _STOPPED.clear()
+        _WITH_SPACE.clear()  # it holds what _PLAIN held: a piece found there would skip _STARTS and _STOPPED
     spaced = piece[-1] == " "
     word = piece[:-1] if spaced else piece
     comma = word[-1:] in (",", ";")
@@ -192,7 +194,7 @@ def _plain_word(piece: str) -> str:
             low = ""  # a one-word site, or a URL: the engine decides
         elif node is not None and not comma:
             if spaced:
-                _STARTS[piece] = (low, node.children)
+                _STARTS[piece] = (low, node.children, word, low in _ROOT_WORDS)
             low = ""  # a phrase may start here
         elif not spaced and not comma:
             _BARE[piece] = low
@@ -208,6 +210,38 @@ def _plain_word(piece: str) -> str:
             _STOPPED[piece] = (stopped, word[-1])
     _PLAIN[piece] = low
     return low
+
+
+# Streamed deltas with whitespace, mapped to what comes up to their last whitespace (None for a single space:
+# " word") and the rest (an unfinished word, or ""). And words mapped to the word and a space (the piece
+# ``Engine.feed`` reads when a " word" delta comes after a word) and what _PLAIN holds for that piece: no string is
+# built for most token-sized deltas. Cleared when large, like _PLAIN (_WITH_SPACE with _PLAIN too).
+_CUTS: dict[str, tuple[str | None, str]] = {}
+_WITH_SPACE: dict[str, tuple[str, str]] = {}
+
+
+def _cut(delta: str) -> tuple[str | None, str] | None:
+    """What ``_CUTS`` holds for a delta (None if it has no whitespace)."""
+    rest = "" if delta[-1].isspace() else delta.rsplit(None, 1)[-1]
+    if len(rest) == len(delta):
+        return None
+    head = delta[: len(delta) - len(rest)]
+    cut = (None if head == " " else head, rest)
+    if len(delta) < _SHORT:  # a streamed delta, not a whole text
+        if len(_CUTS) >= _PLAIN_MAX:
+            _CUTS.clear()
+        _CUTS[delta] = cut
+    return cut
+
+
+def _spaced(word: str) -> tuple[str, str]:
+    piece = word + " "
+    low = _PLAIN.get(piece)
+    known = (piece, _plain_word(piece) if low is None else low)
+    if len(_WITH_SPACE) >= _PLAIN_MAX:
+        _WITH_SPACE.clear()
+    _WITH_SPACE[word] = known
+    return known
 
 
 # The tokens of a non-space run ("" for an opaque one: an address, a path, an identifier), and the first word of a
@@ -272,6 +306,32 @@ def _lead(piece: str) -> str:
         _LEAD.clear()
     _LEAD[piece] = lead
     return lead
+
+
+# Whitespace runs held after a sentence end or with a line break (Engine._settle), by run: where the first line
+# break is ("\r" or "\n", -1 if none), the first "\n" and the next, whether the line between them is blank ("", " "
+# or "  "), whether the break ends a paragraph (a blank line follows it), and whether what precedes the break can be
+# a site ("", " " or "  ", at most one space inside a paragraph).
+_BREAKS: dict[str, tuple[int, int, int, bool, bool, bool]] = {}
+
+
+def _breaks(run: str) -> tuple[int, int, int, bool, bool, bool]:
+    brk = run.find("\n")
+    cr = run.find("\r")
+    if cr >= 0 and (brk < 0 or cr < brk):
+        brk = cr
+    nl = run.find("\n")
+    end = run.find("\n", nl + 1) if nl >= 0 else -1
+    # A blank line: "", " " or "  " between the first two "\n" (a "\r\n" file keeps its blank lines as they are).
+    blank = nl >= 0 and 0 <= end - nl - 1 <= 2 and run[nl + 1 : end] in ("", " ", "  ")
+    paragraph = blank and brk == nl  # the line that ends here ends its paragraph
+    ends_line = brk >= 0 and run[:brk] in ("", " ", "  ") and (paragraph or brk <= 1)
+    shape = (brk, nl, end, blank, paragraph, ends_line)
+    if len(run) < _SHORT:
+        if len(_BREAKS) >= _PLAIN_MAX:
+            _BREAKS.clear()
+        _BREAKS[run] = shape
+    return shape
 
 
 def _lower(word: str) -> str:
@@ -357,32 +417,41 @@ class Engine:
         if text.isalnum():
             self._pending += text  # part of a word: nothing to read yet
             return ""
-        data = self._pending + text
-        # Tokenise up to the last whitespace: what follows may be an unfinished word.
-        if not data:
-            return ""
-        if data[-1].isspace():
-            self._pending = ""
+        # Tokenise up to the last whitespace: what follows may be an unfinished word. Most deltas have one space at
+        # most, and letters, digits or marks after it (" word", "e wo", " (") or nothing ("rd, "): cut there.
+        cut = _CUTS.get(text)
+        if cut is None:
+            if " " not in text and text.isprintable():
+                self._pending += text  # no whitespace: nothing to read yet (nothing is waiting in _out between calls)
+                return ""
+            cut = _cut(text)
+            if cut is None:
+                self._pending += text  # no whitespace either ("\u200b")
+                return ""
+        # A streamed chunk is most often one word and its space ("word "), and a key of _PLAIN is one piece. With
+        # nothing waiting in _out between calls, the short ways below return what _step would release.
+        head, self._pending, pending = cut[0], cut[1], self._pending
+        low: str | None
+        if head is None:
+            # A space and a word (" word"): the word before it and a space, and what _PLAIN holds for it.
+            known = _WITH_SPACE.get(pending)
+            data, low = known if known is not None else _spaced(pending)
         else:
-            self._pending = data.rsplit(None, 1)[-1]
-            if len(self._pending) == len(data):
-                return ""  # no whitespace: nothing to read yet (nothing is waiting in _out between calls)
-            data = data[: len(data) - len(self._pending)]
+            data = pending + head
+            low = _PLAIN.get(data)
         mode = self._mode
-        # A streamed chunk is most often one word and its space ("word "), and a key of _PLAIN is one piece.
-        low = _PLAIN.get(data)
-        if low is not None and not data[0].isspace():
-            if low and mode:
-                # A plain word: released as it is, as _tokens would.
-                if mode <= _PROTECTED:
-                    st = self.state
-                    st.prev = low
-                    st.sentence_start = st.word_end = False
-                    st.stop = ""
-                    if mode == _PROSE:
-                        self.words += 1
-                    return data
-                if mode == _HELD and low not in self._continues:
+        if low:
+            # A plain word: released as it is, as _tokens would.
+            if mode in (_PROSE, _PROTECTED):
+                st = self.state
+                st.prev = low
+                st.sentence_start = st.word_end = False
+                st.stop = ""
+                if mode == _PROSE:
+                    self.words += 1
+                return data
+            if mode == _HELD:
+                if low not in self._continues:
                     # ... and the word held before it, which it shows is not a phrase (as _step does).
                     st = self.state
                     st.prev = low
@@ -392,11 +461,59 @@ class Engine:
                     self._mode = _PROSE
                     held, self._held = self._held, []
                     return held[0] + " " + data
+            elif mode == _SPACED:
+                space = self._space
+                st = self.state
+                if space is not None and len(space) == 1 and (space[0] == " " or space[0] == "  ") and st.stop:
+                    # One or two spaces after a sentence end, then a plain word (what _settle and _step do).
+                    run = space[0]
+                    self._space = None
+                    stop = st.stop
+                    st.stop = ""
+                    if stop != ":" and not data[0].islower():
+                        run = self._spacing(SENTENCE_SPACE, len(run) - 1)
+                    st.in_url = False
+                    mode = self._fast()
+                    if mode:
+                        st.prev = low
+                        st.sentence_start = st.word_end = False
+                        if mode == _PROSE:
+                            self.words += 1
+                        self._mode = mode
+                        return run + data
+                    self._out.append(run)
+                    self._note_mode()
             self._step(data, low)
-        elif mode or len(data) < _SHORT:
-            self._words(data)  # piece by piece (a streamed chunk)
+        elif low is None or data[0].isspace():
+            if len(data) >= _SHORT:
+                self._tokens(data)
+            else:
+                word = data.rstrip()
+                run = data[len(word) :]
+                if not word:
+                    self._piece("", run)  # whitespace alone
+                    self._note_mode()
+                elif run != " " and mode in (_PROSE, _PROTECTED) and " " not in word and word.isprintable():
+                    self._line_end(word, run, mode)  # a word, then a line break or a wider space
+                else:
+                    self._words(data)  # piece by piece (a streamed chunk)
+        elif mode == _PROSE:
+            start = _STARTS.get(data)
+            if start is not None:
+                return "" if self._start(start) else data  # what _step does with it
+            stopped = _STOPPED.get(data)
+            if stopped is not None:
+                self._stopped(data[:-1], stopped, " ")
+                return self._release()
+            word = data[:-1]
+            if word.isalpha():
+                self._step(data, low)  # a word of the lexicon
+            else:
+                self._replay(word, " ", mode)  # punctuation, a number, markup (what _step does with it)
+        elif mode == _PROTECTED and not data[:-1].isalpha():
+            self._replay(data[:-1], " ", mode)
         else:
-            self._tokens(data)
+            self._step(data, low)
         return self._release()
 
     def flush(self) -> str:
@@ -436,12 +553,13 @@ class Engine:
 
         A piece is a word with what is attached to it ("word", "word,", "end.") and the whitespace after it.
         """
-        pairs: Iterable[tuple[str, str]]
         if data[0] != " " and data.isprintable() and "  " not in data:
-            # Words and single spaces (the chunk ends with one): the piece is the word and its space, the caches' key.
-            pairs = [(word + " ", " ") for word in data[:-1].split(" ")]
-        else:
-            pairs = [(word + " ", run) if run == " " and word else (word, run) for word, run in _RUNS.findall(data)]
+            # Words and single spaces (the chunk ends with one): each word and its space is a piece.
+            for word in data[:-1].split(" "):
+                known = _WITH_SPACE.get(word)
+                self._step(*(known if known is not None else _spaced(word)))
+            return
+        pairs = [(word + " ", run) if run == " " and word else (word, run) for word, run in _RUNS.findall(data)]
         for piece, run in pairs:
             if run == " " and piece:
                 low = _PLAIN.get(piece)
@@ -455,35 +573,40 @@ class Engine:
                 self._settle(piece)
                 mode = self._fast()
             if piece and mode in (_PROSE, _PROTECTED):
-                if piece not in _PLAIN:
-                    _plain_word(piece)
-                low = _BARE.get(piece, "")
-                if low:
-                    st = self.state
-                    self._out.append(piece)
-                    st.prev = low
-                    st.sentence_start = False
-                    st.stop = ""
-                    st.word_end = mode == _PROSE
-                    if mode == _PROSE:
-                        self.words += 1
-                    self._run(run)
-                    self._note_mode()
-                    continue
-                if mode == _PROSE and piece[-1] in _STOPS:
-                    spaced = piece + " "
-                    stopped = _STOPPED.get(spaced)
-                    if stopped is None and spaced not in _PLAIN:
-                        _plain_word(spaced)
-                        stopped = _STOPPED.get(spaced)
-                    if stopped is not None:
-                        self._stopped(piece, stopped, run)
-                        continue
-            if piece and mode in (_PROSE, _PROTECTED):
-                self._replay(piece, run, mode)
+                self._line_end(piece, run, mode)
             else:
                 self._piece(piece, run)
                 self._note_mode()
+
+    def _line_end(self, word: str, run: str, mode: int) -> None:
+        """A word (with what is attached to it) and the whitespace after it, which is not a single space, from prose
+        or a protected span with nothing held: what ``_piece`` does, without the token machine for a plain word or
+        a sentence end."""
+        if word not in _PLAIN:
+            _plain_word(word)
+        low = _BARE.get(word, "")
+        if low:
+            st = self.state
+            self._out.append(word)
+            st.prev = low
+            st.sentence_start = False
+            st.stop = ""
+            st.word_end = mode == _PROSE
+            if mode == _PROSE:
+                self.words += 1
+            self._run(run)
+            self._note_mode()
+            return
+        if mode == _PROSE and word[-1] in _STOPS:
+            spaced = word + " "
+            stopped = _STOPPED.get(spaced)
+            if stopped is None and spaced not in _PLAIN:
+                _plain_word(spaced)
+                stopped = _STOPPED.get(spaced)
+            if stopped is not None:
+                self._stopped(word, stopped, run)
+                return
+        self._replay(word, run, mode)
 
     def _step(self, piece: str, low: str) -> None:
         """One piece that is a word and a single space ("word ", "word, ", "end. "; ``low`` is what ``_PLAIN``
@@ -527,32 +650,29 @@ class Engine:
             self._mode = mode
             return
         if mode == _PROSE:
-            start: tuple[str, dict[str, _Trie] | None] | None = _STARTS.get(piece)
-            if start is None and piece[:-1].isalpha():
-                low = piece[:-1].lower()
-                if low in _ROOT.children:
-                    start = (low, None)  # a word of the lexicon that is neither plain nor only a phrase start
+            start = _STARTS.get(piece)
             if start is not None:
-                low, continues = start
-                st.word_end = False
-                st.stop = ""
-                if low in _ROOT_WORDS or (st.sentence_start and low in _OPENER_WORDS):
-                    # Held: a phrase start until the next word shows whether the phrase goes on; a site until the
-                    # two tokens after it are known (the token machine then resolves it).
-                    self._held = [piece[:-1], " "]
-                    if continues is None:
+                if not self._start(start):
+                    out.append(piece)
+                return
+            word = piece[:-1]
+            if word.isalpha():
+                low = word.lower()
+                if low in _ROOT.children:
+                    # A word of the lexicon that is neither plain nor only a phrase start: held as a site until the
+                    # two tokens after it are known (the token machine then resolves it), or plain.
+                    st.word_end = False
+                    st.stop = ""
+                    if low in _ROOT_WORDS or (st.sentence_start and low in _OPENER_WORDS):
+                        self._held = [word, " "]
                         self._mode = _SLOW
                     else:
-                        self._held_low = low
-                        self._continues = continues
-                        self._mode = _HELD
-                else:
-                    out.append(piece)
-                    st.prev = low
-                    st.sentence_start = False
-                    self.words += 1
-                    self._mode = mode
-                return
+                        out.append(piece)
+                        st.prev = low
+                        st.sentence_start = False
+                        self.words += 1
+                        self._mode = mode
+                    return
             stopped = _STOPPED.get(piece)
             if stopped is not None:
                 self._stopped(piece[:-1], stopped, " ")
@@ -637,6 +757,25 @@ class Engine:
             self._out.append(run)
         else:
             self._space = [space]
+
+    def _start(self, start: tuple[str, dict[str, _Trie], str, bool]) -> bool:
+        """A word that starts a phrase, and its space, from prose (``start``: what _STARTS holds for the piece):
+        held until the next word shows whether the phrase goes on (True), or a plain word here (False: the caller
+        releases the piece), an opener's first word inside a sentence."""
+        st = self.state
+        st.word_end = False
+        st.stop = ""
+        if start[3] or st.sentence_start:
+            self._held = [start[2], " "]
+            self._held_low = start[0]
+            self._continues = start[1]
+            self._mode = _HELD
+            return True
+        st.prev = start[0]
+        st.sentence_start = False
+        self.words += 1
+        self._mode = _PROSE
+        return False
 
     def _stopped(self, word: str, stopped: tuple[str, str], run: str) -> None:
         """A plain word and its sentence end ("end."): released, and the whitespace after it held (a spacing
@@ -803,7 +942,14 @@ class Engine:
                 fast = self._fast()
                 continue
             if piece[-1] == " ":
-                self._piece(piece[:-1], " ", pieces[i + 1])
+                word = piece[:-1]
+                shape = _SHAPES.get(word) if fast else 0
+                if shape is None:
+                    shape = _replayable(word)
+                if shape:
+                    self._replay(word, " ", fast)  # punctuation, a number, markup, with nothing held
+                else:
+                    self._piece(word, " ", pieces[i + 1])
             else:
                 self._piece(piece, "", pieces[i + 1] if i < last else "")
             fast = self._fast()
@@ -956,10 +1102,10 @@ class Engine:
         run = parts[0] if len(parts) == 1 else "".join(parts)
         stop = self.state.stop
         self.state.stop = ""
-        brk = run.find("\n")
-        cr = run.find("\r")
-        if cr >= 0 and (brk < 0 or cr < brk):
-            brk = cr
+        shape = _BREAKS.get(run)
+        if shape is None:
+            shape = _breaks(run)
+        brk, nl, end, blank, paragraph, ends_line = shape
         if brk < 0:
             if stop and stop != ":" and (run == " " or run == "  ") and following and not following[0].islower():
                 # The space between two sentences (most sites): what _whitespace does with it.
@@ -968,12 +1114,7 @@ class Engine:
                 return
             self._whitespace(run)
             return
-        # A blank line: "", " " or "  " between the first two "\n" (a "\r\n" file keeps its blank lines as they are).
-        nl = run.find("\n")
-        end = run.find("\n", nl + 1) if nl >= 0 else -1
-        blank = nl >= 0 and 0 <= end - nl - 1 <= 2 and run[nl + 1 : end] in ("", " ", "  ")
-        paragraph = blank and brk == nl  # the line that ends here ends its paragraph
-        if stop and run[:brk] in ("", " ", "  ") and (paragraph or brk <= 1):
+        if stop and ends_line:
             written = self._spacing(PARAGRAPH_END if paragraph else LINE_END, brk)
             run = written + run[brk:]
             nl += len(written) - brk
@@ -1060,10 +1201,14 @@ class Engine:
         if site is None:
             self._release_first()
             return
-        cls, variant = site
-        phrase = held[:end]
-        rest = held[end:]
         self._held = []
+        self._write_site(site, held[:end])
+        for token in held[end:]:
+            self._token(token)
+
+    def _write_site(self, site: tuple[WordClass, int], phrase: list[str]) -> None:
+        """A word site (``phrase``: its tokens as they are): recorded, and written with the keyed variant."""
+        cls, variant = site
         written = variant
         if self.key is not None and cls.level <= self.level:
             written = self.choice(cls, self.state.prev)
@@ -1078,8 +1223,6 @@ class Engine:
         self.state.word_end = True
         self.words += len(cls.variants[variant])
         self._out.extend(phrase)
-        for token in rest:
-            self._token(token)
 
     def _apostrophe(self, word: str) -> str:
         """The apostrophe of a contraction or possessive is a site of its own: straight or curly."""
