@@ -14,6 +14,13 @@ Per run: events/s by the wall clock (what a deployment sees; includes waiting fo
 the CPU when other processes want it) and events per CPU-second of the worker (its user + system time: the cost
 of one event, much less sensitive to a shared machine), with the 1-minute load average when the run started.
 Target: >= 20,000 events/s per worker. Figures go to bench/results/ingest.json.
+
+    python bench/ingest.py --rollups sqlite      # the worker also keeps the store's traffic rollups (ingest/rollups.py)
+    python bench/ingest.py --rollups postgresql+psycopg://user@host:5432/db   # in that database (its rollups emptied)
+
+With ``--rollups`` the two cases are the events with signals, without and with the rollups, side by side in
+alternating rounds (the rollups' cost does not depend on where the signals came from); figures go to
+bench/results/ingest_rollups_sqlite.json (or _postgresql.json).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from procs import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
+ROLLUP_RESULTS = ROOT / "bench" / "results" / "ingest_rollups_STORE.json"
 STREAM = "distillguard:events"
 TARGET = 20_000
 
@@ -99,11 +107,31 @@ def preload(url: str, events: list[dict[str, Any]]) -> None:
     client.close()
 
 
-def child(url: str, out: Path, batch: int) -> None:
+def rollup_store(store_url: str | None, out: Path) -> Any:
+    """The rollups the measured worker keeps (their tables emptied first), or None."""
+    if store_url is None:
+        return None
+    from sqlalchemy import delete
+
+    from distillguard.ingest.rollups import StoreRollups
+    from distillguard.store.migrate import upgrade
+    from distillguard.store.schema import account_traffic, rollup_files, traffic_minutes
+    from distillguard.store.state import store_engine
+
+    engine = store_engine(out.parent, store_url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        for table in (rollup_files, traffic_minutes, account_traffic):
+            conn.execute(delete(table))
+    return StoreRollups(engine, out)
+
+
+def child(url: str, out: Path, batch: int, store_url: str | None) -> None:
     """The measured worker: prints its figures as JSON."""
     from distillguard.ingest.worker import IngestOptions, IngestWorker
 
-    worker = IngestWorker(IngestOptions(stream_url=url, out=out, consumer="bench", batch=batch))
+    rollups = rollup_store(store_url, out)
+    worker = IngestWorker(IngestOptions(stream_url=url, out=out, consumer="bench", batch=batch), rollups=rollups)
     worker.ensure_group()
     started, cpu_started = time.perf_counter(), time.process_time()
     stats = worker.run(until_idle=True)
@@ -122,18 +150,31 @@ def peak_rss_mib() -> float:
     return float("nan")
 
 
-def run(label: str, events: list[dict[str, Any]], batch: int, workdir: Path) -> dict[str, Any]:
+def run(
+    label: str, events: list[dict[str, Any]], batch: int, workdir: Path, rollups: str | None = None
+) -> dict[str, Any]:
     port = free_port()
     redis_dir = workdir / f"redis-{port}"
     redis_dir.mkdir()
     server = start_redis(port, redis_dir)
     url = f"redis://127.0.0.1:{port}/0"
     out = workdir / f"archive-{port}"
+    store = ["--store-url", f"sqlite:///{workdir / f'state-{port}.db'}" if rollups == "sqlite" else rollups]
     try:
         preload(url, events)
         load_1m = os.getloadavg()[0]
         done = subprocess.run(
-            [sys.executable, __file__, "--child", url, "--out", str(out), "--batch", str(batch)],
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                url,
+                "--out",
+                str(out),
+                "--batch",
+                str(batch),
+                *(store if rollups else []),
+            ],
             check=True,
             capture_output=True,
             text=True,
@@ -174,11 +215,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3, help="runs of each case, alternating (default 3)")
+    parser.add_argument("--rollups", help="also measure the worker keeping the rollups: 'sqlite' or a store URL")
+    parser.add_argument("--store-url", help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.out, args.batch)
+        child(args.child, args.out, args.batch, args.store_url)
         return
     with tempfile.TemporaryDirectory(prefix="dg-bench-ingest-") as tmp:
         workdir = Path(tmp)
@@ -190,7 +233,11 @@ def main() -> None:
         for round_ in range(args.rounds):
             print(f"round {round_ + 1} of {args.rounds} …", file=sys.stderr)
             rows.append(run("signals present", enriched, args.batch, workdir))
-            rows.append(run("signals computed at ingest", plain, args.batch, workdir))
+            if args.rollups:
+                label = f"signals present, rollups ({args.rollups.split(':')[0]})"
+                rows.append(run(label, enriched, args.batch, workdir, args.rollups))
+            else:
+                rows.append(run("signals computed at ingest", plain, args.batch, workdir))
     mean_bytes = sum(len(orjson.dumps(e)) for e in plain) / len(plain)
     mean_with_signals = sum(len(orjson.dumps(e)) for e in enriched) / len(enriched)
     print(
@@ -215,13 +262,18 @@ def main() -> None:
             f"{figures['events_per_cpu_s_median']:,} per CPU-second"
         )
     print(f"target: >= {TARGET:,} events/s per worker")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
+    results = RESULTS
+    if args.rollups:
+        store = "sqlite" if args.rollups == "sqlite" else args.rollups.split(":")[0].split("+")[0]
+        results = ROLLUP_RESULTS.with_name(f"ingest_rollups_{store}.json")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(
         json.dumps(
             {
                 "benchmark": "ingest",
                 "events": args.events,
                 "batch": args.batch,
+                "rollups": args.rollups.split("@")[-1] if args.rollups else None,
                 "mean_event_bytes": round(mean_bytes),
                 "mean_event_bytes_with_signals": round(mean_with_signals),
                 "target_events_per_s": TARGET,
@@ -237,7 +289,7 @@ def main() -> None:
         )
         + "\n"
     )
-    print(f"saved {RESULTS.relative_to(ROOT)}")
+    print(f"saved {results.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

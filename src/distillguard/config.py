@@ -146,6 +146,10 @@ class EventsConfig(BaseModel):
     stream_maxlen: int | None = Field(1_000_000, ge=1)
     # Longest wait at shutdown for the queue to reach the stream (Redis down: what is left is counted as dropped).
     stream_close_timeout_s: float = Field(10.0, ge=0)
+    # With sink = "redis": the Parquet archive the ingest workers write (`distillguard ingest --out`, which defaults
+    # to it). The console and evidence packs read an account's calls from it; traffic comes from the rollups the
+    # workers keep in the state store. Unset: no calls to show.
+    archive_dir: Path | None = None
 
     @model_validator(mode="after")
     def _stream_has_url(self) -> EventsConfig:

@@ -1,7 +1,8 @@
 """A deployment with a caught campaign, written through the code paths that fill a real one: accounts in the store,
-events through the SQLite event sink (with their request signals), scores through the score writer, the campaign
-through the campaign store, standings, cases, an appeal and the audit trail through the case book, and a recorded
-watermark check."""
+events through the SQLite event sink with their request signals (or, for a shared deployment, through the Redis
+stream and an ingest worker that archives them and keeps the store's rollups), scores through the score writer,
+the campaign through the campaign store, standings, cases, an appeal and the audit trail through the case book, and
+a recorded watermark check."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ from distillguard.detect.reasons import Reason
 from distillguard.detect.signals import extract
 from distillguard.events.schema import Event
 from distillguard.events.sqlite import SQLiteEventLog
+from distillguard.events.stream import RedisStreamSink
+from distillguard.ingest.rollups import StoreRollups
+from distillguard.ingest.worker import IngestOptions, IngestWorker
 from distillguard.respond.book import CaseBook
 from distillguard.store.scores import ScoreRecord, ScoreStore
 from distillguard.store.state import StateStore, open_store
@@ -50,7 +54,10 @@ class Deployment:
     prompts: list[str]
 
     def reload(self, **overrides: Any) -> Settings:
-        self.settings = load_settings(None, data_dir=self.data_dir, store_url=self.settings.store_url, **overrides)
+        events = self.settings.events.model_dump(exclude_defaults=True) or None
+        self.settings = load_settings(
+            None, data_dir=self.data_dir, store_url=self.settings.store_url, events=events, **overrides
+        )
         return self.settings
 
 
@@ -121,22 +128,44 @@ def _campaign_body() -> dict[str, Any]:
     }
 
 
-def build(data_dir: Path, store_url: str | None = None) -> Deployment:
-    settings = load_settings(None, data_dir=data_dir, store_url=store_url)
+def record(settings: Settings, store: StateStore, events: list[Event]) -> None:
+    """The deployment's events, as its sink keeps them: the event log, or the stream and the archive."""
+    if settings.events.sink == "sqlite":
+        log = SQLiteEventLog(settings.data_dir, settings.events)
+        for event in events:
+            log.submit(event)
+        log.close()
+        return
+    assert settings.events.stream_url is not None and settings.events.archive_dir is not None
+    sink = RedisStreamSink(settings.events)
+    for event in events:
+        sink.submit(event)
+    assert sink.flush()
+    sink.close()
+    options = IngestOptions(stream_url=settings.events.stream_url, out=settings.events.archive_dir, consumer="cases")
+    worker = IngestWorker(options, rollups=StoreRollups(store.engine, settings.events.archive_dir))
+    assert worker.run(until_idle=True).archived == len(events)
+    worker.client.close()
+
+
+def build(data_dir: Path, store_url: str | None = None, stream_url: str | None = None) -> Deployment:
+    """The deployment; with ``stream_url`` a shared one (events to that Redis stream, archived in DIR/archive)."""
+    shared = {"sink": "redis", "stream_url": stream_url, "archive_dir": str(data_dir / "archive")}
+    settings = load_settings(None, data_dir=data_dir, store_url=store_url, events=shared if stream_url else None)
     store = open_store(data_dir, store_url, "deployment-secret")
     for account in HARVESTERS:
         store.upsert_account(account, org_id="shell-co", tier="free", payment_fingerprint="fp_77")
     store.upsert_account(CUSTOMER, org_id="acme", tier="enterprise", verified=True)
     rng = random.Random(7)
-    log = SQLiteEventLog(data_dir, settings.events)
+    events = []
     prompts = []
     for i in range(180):
         account = HARVESTERS[i % 3] if i % 4 else CUSTOMER
         prompt = harvest_prompt(rng) if account != CUSTOMER else BUSINESS
         prompts.append(prompt)
         ip = HARVESTER_IP if account != CUSTOMER else CUSTOMER_IP
-        log.submit(_event(i, account, prompt, ip, START + timedelta(minutes=2 * i)))
-    log.close()
+        events.append(_event(i, account, prompt, ip, START + timedelta(minutes=2 * i)))
+    record(settings, store, events)
     scores = ScoreStore(store.engine)
     for step, risk in enumerate((0.35, 0.62, 0.93)):
         at = START + timedelta(hours=2 * step + 1)

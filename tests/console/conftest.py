@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from distillguard.console.app import console_routes
 from tests.console.world import World, build
+from tests.support.servers import Redis
 
 
 class Console:
@@ -42,12 +43,29 @@ def world(tmp_path: Path) -> Iterator[World]:
     w.ctx.close()
 
 
-@pytest.fixture
-def any_store(tmp_path: Path, store_url: str) -> Iterator[World]:
-    """The world on SQLite, then on PostgreSQL (``store_url``)."""
-    w = build(tmp_path, store_url)
+@pytest.fixture(params=["embedded", "shared"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path, store_url: str) -> Iterator[World]:
+    """The world on SQLite, then on PostgreSQL (``store_url``); each as an embedded deployment (the event log) and
+    as a shared one (events to a Redis stream, archived by an ingest worker that keeps the store's rollups)."""
+    stream = request.getfixturevalue("redis_server").url if request.param == "shared" else None
+    w = build(tmp_path, store_url, stream)
     yield w
     w.ctx.close()
+
+
+@pytest.fixture
+def shared_world(tmp_path: Path, store_url: str, redis_server: Redis) -> Iterator[World]:
+    """A shared deployment's world (events archived from a Redis stream), on SQLite and on PostgreSQL."""
+    w = build(tmp_path, store_url, redis_server.url)
+    yield w
+    w.ctx.close()
+
+
+@pytest.fixture
+def shared_signed_in(shared_world: World) -> Console:
+    console = Console(shared_world)
+    console.login()
+    return console
 
 
 @pytest.fixture

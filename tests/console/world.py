@@ -1,5 +1,6 @@
 """A small deployment for the console tests, written through the real writers: accounts and keys (the store),
-calls (the event log and its rollups), scores and their history (the score writer), a standing and its case (the
+calls (the event log and its rollups; or, for a shared deployment, the Redis stream, archived by an ingest worker
+that keeps the store's rollups), scores and their history (the score writer), a standing and its case (the
 case book), a campaign (the campaign store), partner intel and a watermark check.
 
 - ``acme-app``: a business app (org acme-inc, tier standard), 6 calls, risk 0.05, allow.
@@ -28,6 +29,9 @@ from distillguard.console.context import ConsoleContext
 from distillguard.detect.signals import extract
 from distillguard.events.schema import UNAUTHENTICATED, Event
 from distillguard.events.sqlite import SQLiteEventLog
+from distillguard.events.stream import RedisStreamSink
+from distillguard.ingest.rollups import StoreRollups
+from distillguard.ingest.worker import IngestOptions, IngestWorker
 from distillguard.intel.vocabulary import CAMPAIGN_EXT
 from distillguard.respond.standing import Standing
 from distillguard.store.schema import intel_objects
@@ -49,11 +53,15 @@ class World:
     check_id: str
 
 
-def settings_for(tmp: Path, store_url: str | None = None, **console: Any) -> Settings:
+def settings_for(tmp: Path, store_url: str | None = None, stream_url: str | None = None, **console: Any) -> Settings:
+    """The world's settings; with ``stream_url``, a shared deployment (events to that Redis stream, archived in
+    ``tmp/archive``)."""
+    shared = {"sink": "redis", "stream_url": stream_url, "archive_dir": str(tmp / "archive")} if stream_url else None
     return load_settings(
         None,
         data_dir=tmp,
         store_url=store_url,
+        events=shared,
         console={"token_recheck_s": 0, **console},
         intel={"partners": [{"name": "Provider A", "identity": PARTNER, "public_key": "ed25519:unused"}]},
     )
@@ -64,9 +72,10 @@ _ids = itertools.count()
 
 def _event(account_id: str, i: int, prompt: str, status: int = 200, key_id: str | None = None) -> Event:
     body = {"model": "mock-gpt", "messages": [{"role": "user", "content": prompt}], "max_tokens": 64}
+    ts_us = time.time_ns() // 1000 - (100 - i) * 1_000_000
     return Event(
-        event_id=f"req_{next(_ids):08d}",
-        ts_us=time.time_ns() // 1000 - (100 - i) * 1_000_000,
+        event_id=f"req_{ts_us:013x}{next(_ids):011x}",  # the gateway's form: its time, then a unique part
+        ts_us=ts_us,
         endpoint="/v1/chat/completions",
         request_raw=orjson.dumps(body),
         account_id=account_id,
@@ -82,8 +91,30 @@ def _event(account_id: str, i: int, prompt: str, status: int = 200, key_id: str 
     )
 
 
-def build(tmp: Path, store_url: str | None = None, **console: Any) -> World:
-    ctx = ConsoleContext.standalone(settings_for(tmp, store_url, **console))
+def record(ctx: ConsoleContext, calls: list[Event]) -> None:
+    """Record calls as the deployment does: the event log, or the stream, archived by an ingest worker that keeps
+    the store's rollups."""
+    events = ctx.settings.events
+    if events.sink == "sqlite":
+        log = SQLiteEventLog(ctx.settings.data_dir, EventsConfig())
+        for e in calls:
+            log.submit(e)
+        log.close()
+        return
+    assert events.stream_url is not None and events.archive_dir is not None
+    sink = RedisStreamSink(events)
+    for e in calls:
+        sink.submit(e)
+    assert sink.flush()
+    sink.close()
+    options = IngestOptions(stream_url=events.stream_url, out=events.archive_dir, consumer="world")
+    worker = IngestWorker(options, rollups=StoreRollups(ctx.engine, events.archive_dir))
+    assert worker.run(until_idle=True).archived == len(calls)
+    worker.client.close()
+
+
+def build(tmp: Path, store_url: str | None = None, stream_url: str | None = None, **console: Any) -> World:
+    ctx = ConsoleContext.standalone(settings_for(tmp, store_url, stream_url, **console))
     store, book = ctx.store, ctx.book
     store.upsert_account("acme-app", org_id="acme-inc", tier="standard")
     store.upsert_account("harvester", tier="free", created_at=utcnow() - timedelta(days=2))
@@ -92,7 +123,6 @@ def build(tmp: Path, store_url: str | None = None, **console: Any) -> World:
     store.upsert_account(HOSTILE, org_id="<b>org</b>")
     key, _ = store.create_key("harvester")
 
-    log = SQLiteEventLog(tmp, EventsConfig())
     calls = (
         [_event("acme-app", i, f"Summarise ticket {i}") for i in range(6)]
         + [_event("harvester", i, COT.format(n=i), key_id=key.key_id) for i in range(30)]
@@ -101,9 +131,7 @@ def build(tmp: Path, store_url: str | None = None, **console: Any) -> World:
         + [_event(UNAUTHENTICATED, 0, "hello", status=401)]
         + [_event(HOSTILE, 0, "<script>document.title='pwned'</script>")]
     )
-    for e in calls:
-        log.submit(e)
-    log.close()
+    record(ctx, calls)
 
     now = utcnow()
     reasons: dict[str, list[dict[str, Any]]] = {

@@ -1,22 +1,19 @@
-"""What an evidence pack reads from the event log (``events.db``): each member's traffic over time, and sample
+"""What an evidence pack reads of the deployment's events (through :mod:`distillguard.events.logview`, the event
+log or the store's rollups and the archive): each member's traffic totals and traffic over time, and sample
 exchanges — the most extraction-like of an account's recent calls, then its most recent ones.
 
-The log is opened read-only: exporting a pack never writes to it or holds its write lock. Reads go through the
-``(account_id, ts_us)`` index; the search for extraction-like calls looks at an account's newest ``SCAN_LIMIT``
-calls, so an account with millions of ordinary calls costs a bounded scan.
+The search for extraction-like calls looks at the signals of an account's newest ``SCAN_LIMIT`` calls, so an
+account with millions of ordinary calls costs a bounded read; only the calls chosen are read whole.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
+from distillguard.events.logview import ALL_COLUMNS, EventLogView, Series
 from distillguard.events.schema import request_object
 from distillguard.events.signals import SIGNAL_COLUMNS, SIGNALS_VERSION, from_row, to_object
-from distillguard.store.chunks import chunks
 from distillguard.timefmt import rfc3339_from_epoch_us
 
 # An account's newest calls searched for extraction-like ones.
@@ -26,25 +23,7 @@ BUCKETS_S = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
 MAX_BUCKETS = 240
 # The request signals that mark a call as extraction-like (each counts one; more signals, more extraction-like).
 EXTRACTION_SIGNALS = ("cot", "training_data", "rubric", "logprob_harvest", "benchmark")
-
-
-def _marks(placeholders: int) -> str:
-    return ", ".join("?" * placeholders)
-
-
-@contextmanager
-def reading(path: Path) -> Iterator[sqlite3.Connection]:
-    """A read-only connection to the event log at ``path`` (which must exist)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-def _columns(conn: sqlite3.Connection) -> frozenset[str]:
-    return frozenset(row[1] for row in conn.execute("PRAGMA table_info(events)"))
+_STRENGTH_COLUMNS = ("event_id", "ts_us", "signals_version", *(f"sig_{name}" for name in EXTRACTION_SIGNALS))
 
 
 def bucket_seconds(first_us: int, last_us: int) -> int:
@@ -56,73 +35,60 @@ def bucket_seconds(first_us: int, last_us: int) -> int:
     return BUCKETS_S[-1]
 
 
-def account_traffic(conn: sqlite3.Connection, account_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Each account's totals from the log's rollup: calls, errors, refused, tokens, first and last call."""
-    out: dict[str, dict[str, Any]] = {}
-    for part in chunks(account_ids):
-        query = f"SELECT * FROM account_traffic WHERE account_id IN ({_marks(len(part))})"  # noqa: S608 - placeholders
-        for row in conn.execute(query, list(part)):
-            out[row["account_id"]] = {
-                "calls": row["calls"],
-                "errors": row["errors"],
-                "refused": row["refused"],
-                "prompt_tokens": row["prompt_tokens"],
-                "completion_tokens": row["completion_tokens"],
-                "first_seen": rfc3339_from_epoch_us(row["first_us"]),
-                "last_seen": rfc3339_from_epoch_us(row["last_us"]),
-            }
-    return out
+def account_traffic(log: EventLogView, account_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each account's totals from the rollups: calls, errors, refused, tokens, first and last call."""
+    return {
+        account_id: {
+            "calls": t.calls,
+            "errors": t.errors,
+            "refused": t.refused,
+            "prompt_tokens": t.prompt_tokens,
+            "completion_tokens": t.completion_tokens,
+            "first_seen": rfc3339_from_epoch_us(t.first_us) if t.first_us is not None else None,
+            "last_seen": rfc3339_from_epoch_us(t.last_us) if t.last_us is not None else None,
+        }
+        for account_id, t in log.traffic(account_ids).items()
+    }
 
 
-def span(conn: sqlite3.Connection, account_ids: Sequence[str]) -> tuple[int, int] | None:
+def span(log: EventLogView, account_ids: Sequence[str]) -> tuple[int, int] | None:
     """The first and last call (epoch microseconds) of any of the accounts, or None when none called."""
-    first: int | None = None
-    last: int | None = None
-    for part in chunks(account_ids):
-        query = f"SELECT min(first_us), max(last_us) FROM account_traffic WHERE account_id IN ({_marks(len(part))})"  # noqa: S608
-        low, high = conn.execute(query, list(part)).fetchone()
-        if low is not None:
-            first = low if first is None else min(first, low)
-            last = high if last is None else max(last, high)
-    return (first, last) if first is not None and last is not None else None
+    totals = log.traffic(account_ids).values()
+    firsts = [t.first_us for t in totals if t.first_us is not None]
+    lasts = [t.last_us for t in totals if t.last_us is not None]
+    return (min(firsts), max(lasts)) if firsts and lasts else None
 
 
 def traffic_series(
-    conn: sqlite3.Connection, account_ids: Sequence[str], first_us: int, last_us: int
-) -> tuple[int, list[dict[str, Any]]]:
+    log: EventLogView, account_ids: Sequence[str], first_us: int, last_us: int
+) -> tuple[int, list[dict[str, Any]], bool]:
     """Calls, tokens and refusals per account per bucket over ``[first_us, last_us]``: (bucket width in seconds,
-    rows ``{"account_id", "at", "calls", "tokens", "refused"}`` in time order)."""
+    rows ``{"account_id", "at", "calls", "tokens", "refused"}`` in time order, whether the read covered it all)."""
     width = bucket_seconds(first_us, last_us)
-    width_us = width * 1_000_000
-    rows: list[dict[str, Any]] = []
-    for part in chunks(account_ids):
-        query = (
-            f"SELECT account_id, ts_us - ts_us % {width_us} AS bucket, count(*) AS calls, "  # noqa: S608 - an int
-            "coalesce(sum(prompt_tokens), 0) + coalesce(sum(completion_tokens), 0) AS tokens, "
-            "sum(status IN (403, 429)) AS refused "
-            f"FROM events WHERE account_id IN ({_marks(len(part))}) AND ts_us BETWEEN ? AND ? GROUP BY 1, 2"
-        )
-        for row in conn.execute(query, [*part, first_us, last_us]):
-            rows.append(
-                {
-                    "account_id": row["account_id"],
-                    "at": rfc3339_from_epoch_us(row["bucket"]),
-                    "calls": row["calls"],
-                    "tokens": row["tokens"],
-                    "refused": row["refused"],
-                }
-            )
+    series: Series = log.series(account_ids, first_us, last_us, width * 1_000_000)
+    rows = [
+        {
+            "account_id": p.account_id,
+            "at": rfc3339_from_epoch_us(p.start_us),
+            "calls": p.calls,
+            "tokens": p.tokens,
+            "refused": p.refused,
+        }
+        for p in series.points
+    ]
     rows.sort(key=lambda r: (r["at"], r["account_id"]))
-    return width, rows
+    return width, rows, series.complete
 
 
-def _signal_names(columns: frozenset[str]) -> list[str]:
-    return [name for name in EXTRACTION_SIGNALS if f"sig_{name}" in columns]
+def _strength(row: dict[str, Any]) -> int:
+    if row.get("signals_version") != SIGNALS_VERSION:
+        return 0
+    return sum(1 for name in EXTRACTION_SIGNALS if row.get(f"sig_{name}"))
 
 
-def _exchange(row: sqlite3.Row, columns: frozenset[str], chosen: str) -> dict[str, Any]:
+def _exchange(row: dict[str, Any], chosen: str) -> dict[str, Any]:
     signals = None
-    if "signals_version" in columns and row["signals_version"] == SIGNALS_VERSION:
+    if row["signals_version"] == SIGNALS_VERSION:
         signals = to_object(from_row(tuple(row[f"sig_{name}"] for name in SIGNAL_COLUMNS)))
     marks = []
     if signals is not None:
@@ -131,6 +97,7 @@ def _exchange(row: sqlite3.Row, columns: frozenset[str], chosen: str) -> dict[st
             if value:
                 # Rule ids name their detector ("cot.show_reasoning"); flags are named by their signal.
                 marks.append(value if isinstance(value, str) else name)
+    request = row["request"]
     return {
         "event_id": row["event_id"],
         "account_id": row["account_id"],
@@ -147,44 +114,31 @@ def _exchange(row: sqlite3.Row, columns: frozenset[str], chosen: str) -> dict[st
         "latency_ms": row["latency_ms"],
         "key_id": row["key_id"],
         "client": {"ip": row["client_ip"], "user_agent": row["user_agent"]},
-        "request": request_object(bytes(row["request"])),
+        # The event log keeps the request as bytes, the archive as text.
+        "request": request_object(request.encode() if isinstance(request, str) else bytes(request)),
         "response": {"text": row["text"], "text_sha256": row["text_sha256"]},
         "signals": signals,
     }
 
 
-def samples(conn: sqlite3.Connection, account_id: str, count: int) -> list[dict[str, Any]]:
+def samples(log: EventLogView, account_id: str, count: int) -> tuple[list[dict[str, Any]], bool]:
     """Up to ``count`` exchanges of the account: the most extraction-like of its newest :data:`SCAN_LIMIT` calls
-    (about half: those with the most extraction signals, newest first among equals), then its most recent.
-    Each says why it was chosen (``"extraction-like"`` or ``"recent"``); texts are as stored, before any privacy
-    rule (see ``privacy.py``)."""
+    (about half: those with the most extraction signals, newest first among equals), then its most recent; and
+    whether the reads covered what they looked for. Each says why it was chosen (``"extraction-like"`` or
+    ``"recent"``); texts are as stored, before any privacy rule (see ``privacy.py``)."""
     if count <= 0:
-        return []
-    columns = _columns(conn)
-    chosen: dict[str, dict[str, Any]] = {}
-    names = _signal_names(columns)
-    if names and "signals_version" in columns:
-        strength = " + ".join(f"(coalesce(sig_{n}, 0) != 0)" for n in names)
-        query = (
-            f"SELECT * FROM (SELECT *, {strength} AS strength FROM events "  # noqa: S608 - fixed column names
-            "WHERE account_id = ? ORDER BY ts_us DESC LIMIT ?) "
-            "WHERE strength > 0 AND signals_version = ? ORDER BY strength DESC, ts_us DESC LIMIT ?"
-        )
-        for row in conn.execute(query, (account_id, SCAN_LIMIT, SIGNALS_VERSION, (count + 1) // 2)):
-            chosen[row["event_id"]] = _exchange(row, columns, "extraction-like")
-    query = "SELECT * FROM events WHERE account_id = ? ORDER BY ts_us DESC LIMIT ?"
-    for row in conn.execute(query, (account_id, count)):
-        if len(chosen) >= count:
+        return [], True
+    scanned = log.calls(account_id, SCAN_LIMIT, _STRENGTH_COLUMNS)
+    strong = [(strength, row) for row in scanned.rows if (strength := _strength(row)) > 0]
+    strong.sort(key=lambda pair: (pair[0], pair[1]["ts_us"]), reverse=True)
+    picked = {row["event_id"]: "extraction-like" for _, row in strong[: (count + 1) // 2]}
+    for row in scanned.rows[:count]:  # newest first
+        if len(picked) >= count:
             break
-        if row["event_id"] not in chosen:
-            chosen[row["event_id"]] = _exchange(row, columns, "recent")
-    return list(chosen.values())
-
-
-def has_events(path: Path) -> bool:
-    """Whether ``path`` is an event log with its rollups (what a pack needs to read)."""
-    if not path.is_file():
-        return False
-    with reading(path) as conn:
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    return {"events", "account_traffic"} <= tables
+        picked.setdefault(row["event_id"], "recent")
+    if not picked:
+        return [], scanned.complete
+    full = log.calls(account_id, len(picked), ALL_COLUMNS, among=set(picked))
+    by_id = {row["event_id"]: row for row in full.rows}
+    chosen = [_exchange(by_id[event_id], why) for event_id, why in picked.items() if event_id in by_id]
+    return chosen, scanned.complete and full.complete

@@ -1,5 +1,6 @@
 """Everything an evidence pack says about its subject (an account, or a campaign and its members), gathered from
-the state store and the event log into one JSON-ready document: ``case.json``.
+the state store and the deployment's events (the event log, or the store's rollups and the Parquet archive:
+events/logview.py) into one JSON-ready document: ``case.json``.
 
 The document holds the accounts (profile, standing, newest score with its reasons, risk history, traffic), the
 campaign (its verdict, capabilities, linking evidence on every member pair kept), cases with their appeals, the
@@ -12,9 +13,8 @@ still listed with its standing and score, and the document says what was left ou
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import closing
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ from distillguard.cases import eventlog
 from distillguard.cases.privacy import describe, redact
 from distillguard.config import CasesConfig, Settings
 from distillguard.detect.verdicts import FLAGGED
-from distillguard.events.sqlite import EVENTS_DB
+from distillguard.events.logview import EventLogView, open_event_log
 from distillguard.respond.audit import entry_hash
 from distillguard.respond.book import CaseBook, CaseError
 from distillguard.store.chunks import chunks
@@ -100,14 +100,11 @@ def _campaign(conn: Connection, cluster_id: str, book: CaseBook) -> tuple[dict[s
     return body, members
 
 
-def _account_known(conn: Connection, account_id: str, events: sqlite3.Connection | None) -> bool:
+def _account_known(conn: Connection, account_id: str, events: EventLogView) -> bool:
     for column in (accounts.c.account_id, scores.c.account_id, standings.c.account_id, campaign_members.c.account_id):
         if conn.execute(select(column).where(column == account_id).limit(1)).first() is not None:
             return True
-    if events is None:
-        return False
-    query = "SELECT 1 FROM account_traffic WHERE account_id = ?"
-    return events.execute(query, (account_id,)).fetchone() is not None
+    return bool(events.traffic([account_id]))
 
 
 def _memberships(conn: Connection, account_id: str) -> list[dict[str, Any]]:
@@ -213,15 +210,15 @@ def gather(settings: Settings, engine: Engine, book: CaseBook, subject: Subject,
     """The pack's document (without ``deployment``, ``created_at`` and ``generator``, which the writer adds).
 
     Raises :class:`SubjectNotFound` for an account or campaign this deployment does not know."""
-    events_path = settings.data_dir / EVENTS_DB
+    events = open_event_log(settings, engine, export=True)
     notes: list[str] = []
-    with ExitStack() as stack, engine.connect() as conn:
-        events = stack.enter_context(eventlog.reading(events_path)) if eventlog.has_events(events_path) else None
-        if events is None:
-            notes.append(
-                f"No event log at {events_path} (events kept elsewhere, e.g. on a Redis stream): the pack has no "
-                "traffic and no sample exchanges."
-            )
+    if not events.available:
+        notes.append(f"No events to read ({events.source}): the pack has no traffic and no sample exchanges.")
+    elif not events.calls_available:
+        notes.append(
+            f"Traffic totals come from {events.source}: the pack has no traffic over time and no sample exchanges."
+        )
+    with closing(events), engine.connect() as conn:
         campaign: dict[str, Any] | None = None
         memberships: list[dict[str, Any]] = []
         if subject.kind == "campaign":
@@ -245,7 +242,7 @@ def gather(settings: Settings, engine: Engine, book: CaseBook, subject: Subject,
         history = _history(conn, detailed)
         for m in members:
             m["history"] = history.get(m["account_id"], [])
-        traffic, exchanges = _activity(events, detailed, samples, settings.cases) if events else (None, [])
+        traffic, exchanges = _activity(events, detailed, samples, settings.cases, notes)
         linked_cases = {m["standing"]["case_id"] for m in members if m["standing"] and m["standing"]["case_id"]}
         linked_cases |= {e.case_id for e in book.audit_about((), ids) if e.case_id}
         subject_ids = [subject.id, *ids] if subject.kind == "campaign" else ids
@@ -273,12 +270,12 @@ def gather(settings: Settings, engine: Engine, book: CaseBook, subject: Subject,
 
 
 def _members(
-    conn: Connection, book: CaseBook, events: sqlite3.Connection | None, strengths: dict[str, float | None]
+    conn: Connection, book: CaseBook, events: EventLogView, strengths: dict[str, float | None]
 ) -> list[dict[str, Any]]:
     """Every member with its profile, standing, newest score and traffic totals, the most relevant first."""
     ids = list(strengths)
     profiles, score_rows = _profiles(conn, ids), _scores(conn, ids)
-    traffic = eventlog.account_traffic(events, ids) if events is not None else {}
+    traffic = eventlog.account_traffic(events, ids)
     members = []
     for account_id in ids:
         standing = book.standing(account_id)
@@ -298,15 +295,34 @@ def _members(
 
 
 def _activity(
-    events: sqlite3.Connection, detailed: list[str], samples: int, rules: CasesConfig
+    events: EventLogView, detailed: list[str], samples: int, rules: CasesConfig, notes: list[str]
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """The detailed members' traffic over time and their sample exchanges (under the privacy rules)."""
+    """The detailed members' traffic over time and their sample exchanges (under the privacy rules); what a read
+    bounded in the archive could not cover goes to ``notes``."""
+    if not events.calls_available:
+        return None, []
     traffic = None
     bounds = eventlog.span(events, detailed)
     if bounds is not None:
-        width, series = eventlog.traffic_series(events, detailed, *bounds)
+        width, series, complete = eventlog.traffic_series(events, detailed, *bounds)
         traffic = {"bucket_seconds": width, "series": series}
-    exchanges = [redact(e, rules) for account_id in detailed for e in eventlog.samples(events, account_id, samples)]
+        if not complete:
+            notes.append(
+                "The traffic over time covers the newest part of the members' activity only: the archive read stopped "
+                "at its bound."
+            )
+    exchanges = []
+    incomplete = []
+    for account_id in detailed:
+        chosen, complete = eventlog.samples(events, account_id, samples)
+        exchanges += [redact(e, rules) for e in chosen]
+        if not complete:
+            incomplete.append(account_id)
+    if incomplete:
+        notes.append(
+            f"Sample exchanges of {len(incomplete)} account(s) were chosen among the calls found before the archive "
+            f"read stopped at its bound: {', '.join(incomplete[:10])}{' …' if len(incomplete) > 10 else ''}."
+        )
     return traffic, exchanges
 
 

@@ -1,5 +1,6 @@
-"""What the console reads and acts with: the settings, the state store, the case book, the event log, the
-watermark keys; built from a running gateway (``serve``) or from a data directory (``distillguard console``)."""
+"""What the console reads and acts with: the settings, the state store, the case book, the deployment's events
+(the event log, or the store's rollups and the archive: events/logview.py), the watermark keys; built from a running
+gateway (``serve``) or from a data directory (``distillguard console``)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ from sqlalchemy import Engine
 
 from distillguard.config import Settings
 from distillguard.console.cache import LRU
-from distillguard.console.eventlog import EventLogReader
 from distillguard.console.read.overview import ActionTally
-from distillguard.events.sqlite import EVENTS_DB
+from distillguard.events.logview import EventLogView, open_event_log
 from distillguard.respond.book import CaseBook
 from distillguard.store.state import StateStore
 from distillguard.watermark.keys import Watermarks
@@ -28,7 +28,7 @@ class ConsoleContext:
     store: StateStore
     book: CaseBook
     watermarks: Watermarks
-    events: EventLogReader
+    events: EventLogView
     # Applies a review decision to the accounts it names in this process at once (the gateway's responder);
     # other processes pick it up at their next sync (``respond.sync_interval_s``).
     on_decided: Callable[[list[str]], None] | None = None
@@ -49,7 +49,7 @@ class ConsoleContext:
             store=store,
             book=book,
             watermarks=gateway.watermarks,
-            events=EventLogReader(settings.data_dir / EVENTS_DB),
+            events=open_event_log(settings, store.engine),
             on_decided=responder.refresh if responder is not None else None,
         )
 
@@ -64,7 +64,7 @@ class ConsoleContext:
             store=store,
             book=CaseBook(store.engine, store.secret, settings.respond, settings.detect.thresholds),
             watermarks=Watermarks(settings.watermark, store.secret),
-            events=EventLogReader(settings.data_dir / EVENTS_DB),
+            events=open_event_log(settings, store.engine),
             _owned=store,
         )
 

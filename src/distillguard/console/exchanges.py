@@ -61,7 +61,7 @@ def _text(content: Any) -> str:
 
 
 def exchange(row: Mapping[str, Any], events: EventsConfig) -> Exchange:
-    """One event row (``EventLogReader.recent``) for display."""
+    """One event row (``EventLogView.recent``) for display."""
     ex = Exchange(
         event_id=row["event_id"],
         ts_us=row["ts_us"],

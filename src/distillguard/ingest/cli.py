@@ -19,7 +19,12 @@ from distillguard.config import Settings
 
 def ingest(
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Archive directory: DIR/date=YYYY-MM-DD/hour=HH/*.parquet.")
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Archive directory: DIR/date=YYYY-MM-DD/hour=HH/*.parquet (default: events.archive_dir).",
+        ),
     ] = None,
     stream_url: Annotated[
         str | None,
@@ -59,6 +64,17 @@ def ingest(
             "score each account on all its events. Only when the gateways do not score (they would count twice).",
         ),
     ] = False,
+    store_url: Annotated[
+        str | None,
+        typer.Option(
+            "--store-url",
+            help="State store whose traffic rollups the worker keeps as it archives, for the console and evidence "
+            "packs (default: store_url of --config; without a store, no rollups).",
+        ),
+    ] = None,
+    rollups: Annotated[
+        bool, typer.Option("--rollups/--no-rollups", help="Keep the traffic rollups when a store is named.")
+    ] = True,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
     until_idle: Annotated[
         bool, typer.Option("--until-idle", help="Exit once the stream has nothing more to read (backfills).")
@@ -69,7 +85,9 @@ def ingest(
 ) -> None:
     """Read the event stream in a consumer group, enrich, archive as hourly Parquet partitions, acknowledge.
 
-    At least once, idempotent: killing a worker loses and duplicates nothing in the archive (docs/events.md).
+    At least once, idempotent: killing a worker loses and duplicates nothing in the archive (docs/events.md). With a
+    state store (--store-url, or store_url in --config) it also keeps the traffic rollups the console and evidence
+    packs read, each archived event counted once.
 
     Example: distillguard ingest --stream-url redis://127.0.0.1:6379/0 --group ingest --out ./archive
     """
@@ -83,8 +101,10 @@ def ingest(
     url = stream_url or settings.events.stream_url
     if not url:
         raise fail("no stream: pass --stream-url redis://HOST:PORT/DB or set events.stream_url")
+    out = out or settings.events.archive_dir
     if out is None and verdicts is None:
         raise fail("nothing to do: pass --out DIR (the archive) and/or --verdicts TARGET")
+    rollup_store = (store_url or settings.store_url) if rollups and out is not None else None
     options = IngestOptions(
         stream_url=url,
         out=out,
@@ -103,7 +123,7 @@ def ingest(
     scoring = (
         _scoring(settings, verdicts, client, options.consumer, model, rules_only, shared_state) if verdicts else None
     )
-    worker = IngestWorker(options, client, scoring)
+    worker = IngestWorker(options, client, scoring, rollups=_rollups(settings, rollup_store, out))
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -123,7 +143,26 @@ def ingest(
         err.print(
             f"archived {stats.archived} events in {stats.files} files; duplicates skipped {stats.duplicates}, "
             f"trimmed {stats.trimmed}, rejected {stats.rejected}, signals computed {stats.signals_computed}"
+            + (f"; {stats.rollup_files} files counted into the rollups" if worker.rollups is not None else "")
         )
+
+
+def _rollups(settings: Settings, url: str | None, out: Path | None) -> Any:
+    """The store's traffic rollups this worker keeps, migrated to this code's schema; None without a store."""
+    if url is None or out is None:
+        return None
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from distillguard.ingest.rollups import StoreRollups
+    from distillguard.store.migrate import upgrade
+    from distillguard.store.state import store_engine
+
+    try:
+        engine = store_engine(settings.data_dir, url)
+        upgrade(engine)
+    except (SQLAlchemyError, ValueError) as exc:
+        raise fail(f"cannot open the state store for the rollups: {escape(str(getattr(exc, 'orig', exc)))}") from None
+    return StoreRollups(engine, out)
 
 
 def _scoring(

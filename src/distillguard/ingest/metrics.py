@@ -40,3 +40,15 @@ class IngestMetrics:
         self.redis_errors = Counter(
             "distillguard_ingest_redis_errors_total", "Redis failures the worker recovered from", registry=self.registry
         )
+        self.rollup_files = Counter(
+            "distillguard_ingest_rollup_files_total",
+            "Archive files counted into the store's traffic rollups (--store-url): counted, or already counted (a "
+            "redelivered or twice-committed file, not counted again)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.store_errors = Counter(
+            "distillguard_ingest_store_errors_total",
+            "State-store failures while counting the rollups that the worker recovered from",
+            registry=self.registry,
+        )

@@ -20,6 +20,10 @@ Delivery is at least once and the archive is idempotent, so the archive holds ev
    it discards its files and re-reads what it still owns. A duplicate would need the other worker's claim *and*
    its archive check to fall in the microseconds between this check and the rename.
 
+With ``rollups`` (the state store's traffic rollups, ingest/rollups.py) a batch's files are counted after they are
+published and before the acknowledgement, each file once: redelivered entries that turn out archived have their
+files counted then if a crash came between publishing and counting.
+
 Within a batch, entries with the same event id are kept once. What can be lost: entries trimmed from the stream by
 its MAXLEN before a worker read them (counted as ``trimmed``), which is why the sink's ``stream_maxlen`` must cover
 the ingest lag you accept.
@@ -44,6 +48,7 @@ from typing import Any
 
 import orjson
 import redis
+from sqlalchemy.exc import OperationalError
 
 from distillguard.events.stream import EVENT_FIELD, read_stream_stats
 from distillguard.ingest.archive import (
@@ -58,6 +63,7 @@ from distillguard.ingest.archive import (
 )
 from distillguard.ingest.enrich import enrich
 from distillguard.ingest.metrics import IngestMetrics
+from distillguard.ingest.rollups import StoreRollups
 from distillguard.ingest.verdicts import Scoring
 from distillguard.timefmt import epoch_us, parse_rfc3339
 
@@ -68,6 +74,8 @@ Rejected = tuple[str, bytes, str]  # stream id, the entry's event field, why it 
 _HOUR_US = 3_600_000_000
 STATS_EVERY_S = 5.0
 REDIS_RETRY_S = 1.0
+# How often the rollups' record of counted files is pruned.
+PRUNE_EVERY_S = 600.0
 
 
 @dataclass
@@ -92,6 +100,7 @@ class IngestStats:
     signals_computed: int = 0
     batches: int = 0
     files: int = 0
+    rollup_files: int = 0
 
     def to_json(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -108,15 +117,19 @@ class IngestWorker:
         client: redis.Redis | None = None,
         scoring: Scoring | None = None,
         metrics: IngestMetrics | None = None,
+        rollups: StoreRollups | None = None,
     ) -> None:
         from distillguard.events.stream import connect
 
         if options.out is None and scoring is None:
             raise ValueError("nothing to do: give an archive directory (--out) or a verdict output (--verdicts)")
+        if rollups is not None and options.out is None:
+            raise ValueError("the traffic rollups count archived events: give an archive directory (--out)")
         self.options = options
         self.client = client if client is not None else connect(options.stream_url)
         self.archive = Archive(options.out, options.consumer) if options.out is not None else None
         self.scoring = scoring
+        self.rollups = rollups
         self.metrics = metrics or IngestMetrics()
         self.stats = IngestStats()
         self._stream = options.stream
@@ -126,6 +139,7 @@ class IngestWorker:
         self._claim_cursor = "0-0"
         self._claim_at = 0.0
         self._stats_at = 0.0
+        self._prune_at = 0.0
         self._partitions: dict[int, Partition] = {}
 
     # lifecycle --------------------------------------------------------------------------------------
@@ -156,10 +170,14 @@ class IngestWorker:
                 self._redis_failed(exc)
                 if stop.wait(REDIS_RETRY_S):
                     break
+            except OperationalError as exc:
+                self._store_failed(exc)
+                if stop.wait(REDIS_RETRY_S):
+                    break
         if self._buffer:
             try:
                 self._commit(self._buffer, redelivered=False)
-            except redis.RedisError as exc:
+            except (redis.RedisError, OperationalError) as exc:
                 log.warning("could not commit the last batch at stop (it stays pending): %s", exc)
             self._buffer = []
         return self.stats
@@ -167,6 +185,8 @@ class IngestWorker:
     def close(self) -> None:
         if self.scoring is not None:
             self.scoring.close()
+        if self.rollups is not None:
+            self.rollups.engine.dispose()
         self.client.close()
 
     # reading ----------------------------------------------------------------------------------------
@@ -196,6 +216,7 @@ class IngestWorker:
             batch, self._buffer = self._buffer, []
             self._commit(batch, redelivered=False)
         self._poll_stats()
+        self._prune_rollups()
         return bool(got) or bool(self._buffer)
 
     def _read(self, start: str, count: int, block: int | None) -> list[Entry]:
@@ -242,7 +263,7 @@ class IngestWorker:
             count=self.options.batch,
         )
         cursor, entries, deleted = reply[0], reply[1], reply[2] if len(reply) > 2 else []
-        self._claim_cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+        self._claim_cursor = _text(cursor)
         if deleted:  # pending entries trimmed from the stream before anyone archived them
             self._count("trimmed", len(deleted))
         if entries:
@@ -257,7 +278,10 @@ class IngestWorker:
             for partition, group in partitions.items():
                 first = min(group, key=lambda r: stream_id_key(r.stream_id)).stream_id
                 last = max(group, key=lambda r: stream_id_key(r.stream_id)).stream_id
-                archived = self.archive.event_ids_between(partition, first, last)
+                files = self.archive.files_between(partition, first, last)
+                if self.rollups is not None and files:
+                    self._counted(self.rollups.reconcile(files), 0)
+                archived = self.archive.event_ids(files)
                 if archived:
                     kept = [r for r in group if str(r.event["event_id"]) not in archived]
                     self._count("duplicate", len(group) - len(kept))
@@ -287,6 +311,9 @@ class IngestWorker:
             for file in staged:
                 file.discard()
             raise
+        if self.rollups is not None:
+            applied = sum(self.rollups.apply(file.final, file.table) for file in staged)
+            self._counted(applied, len(staged) - applied)
         if rejected:
             self._keep_rejected(rejected)
         self.client.xack(self._stream, self.options.group, *[entry_id for entry_id, _ in entries])
@@ -389,8 +416,7 @@ class IngestWorker:
             return
         if not exact:
             for consumer in self.client.xinfo_consumers(self._stream, self.options.group):
-                name = consumer["name"]
-                if (name.decode() if isinstance(name, bytes) else name) == self.options.consumer:
+                if _text(consumer["name"]) == self.options.consumer:
                     if int(consumer["pending"]) == len(entries):
                         return
                     break
@@ -429,6 +455,33 @@ class IngestWorker:
         else:
             self.stats.rejected += n
 
+    def _counted(self, counted: int, already: int) -> None:
+        self.stats.rollup_files += counted
+        self.metrics.rollup_files.labels("counted").inc(counted)
+        self.metrics.rollup_files.labels("already").inc(already)
+
+    def _prune_rollups(self) -> None:
+        """Forget the counted files whose entries no worker can be given again: all below the group's oldest
+        pending entry (or, with none pending, at or below the last entry delivered)."""
+        now = time.monotonic()
+        if self.rollups is None or now < self._prune_at:
+            return
+        self._prune_at = now + PRUNE_EVERY_S
+        summary: Any = self.client.xpending(self._stream, self.options.group)
+        if summary["pending"]:
+            below = stream_id_key(_text(summary["min"]))
+        else:
+            group = next(
+                (g for g in self.client.xinfo_groups(self._stream) if _text(g["name"]) == self.options.group), None
+            )
+            if group is None:
+                return
+            ms, seq = stream_id_key(_text(group["last-delivered-id"]))
+            below = (ms, seq + 1)
+        pruned = self.rollups.prune(below)
+        if pruned:
+            log.debug("pruned %d counted files from the rollups' record", pruned)
+
     def _poll_stats(self) -> None:
         now = time.monotonic()
         if now - self._stats_at < STATS_EVERY_S:
@@ -441,6 +494,14 @@ class IngestWorker:
             self.metrics.lag.set(lag)
         self.metrics.pending.set(pending)
 
+    def _store_failed(self, exc: OperationalError) -> None:
+        self.metrics.store_errors.inc()
+        # The batch's files may be published and not counted: its entries are pending, and read again (as
+        # redelivered, which counts the files that are not) once the store answers.
+        self._buffer = []
+        self._recovering = True
+        log.warning("the state store failed while counting the rollups (%s); retrying", exc.orig)
+
     def _redis_failed(self, exc: redis.RedisError) -> None:
         self.metrics.redis_errors.inc()
         # What was buffered is pending in the group: read it again (as redelivered) once Redis answers.
@@ -452,6 +513,10 @@ class IngestWorker:
                 self.ensure_group()
         else:
             log.warning("Redis failed (%s); retrying", exc)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @contextlib.contextmanager

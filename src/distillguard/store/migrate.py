@@ -29,7 +29,7 @@ _PG_LOCK = int.from_bytes(b"dgstore", "big")
 # The newest revision in migrations/versions (tests/store/test_migrations.py checks that it is Alembic's head). A
 # process whose database is already there reads the version table with one query and never loads Alembic (about
 # 40 MB with what it imports, and 0.15 s): the gateway's every replica and every CLI command open the store.
-HEAD = "0004"
+HEAD = "0005"
 
 
 @dataclass(frozen=True, slots=True)

@@ -274,3 +274,62 @@ checks = Table(
     Index("ix_checks_subject", "subject_id", "at"),
     Index("ix_checks_at", "at"),
 )
+
+
+# Traffic rollups of a deployment whose events go to a Redis stream (no events.db): kept by the ingest workers as
+# they archive (ingest/rollups.py), read by the console and evidence packs (events/shared_log.py). Same columns and
+# meaning as the SQLite event log's rollups (events/rollups.py); times in epoch microseconds.
+def _counters() -> list[Column[int]]:
+    return [
+        Column(name, BigInteger, nullable=False)
+        for name in ("calls", "errors", "refused", "prompt_tokens", "completion_tokens")
+    ]
+
+
+traffic_minutes = Table(
+    "traffic_minutes",
+    metadata,
+    Column("minute_us", BigInteger, primary_key=True, autoincrement=False),
+    *_counters(),
+)
+
+account_traffic = Table(
+    "account_traffic",
+    metadata,
+    # Text, not String(200): an event's account id is whatever the producer sent, and a long one must not stop ingest.
+    Column("account_id", Text, primary_key=True),
+    *_counters(),
+    Column("first_us", BigInteger, nullable=False),
+    Column("last_us", BigInteger, nullable=False),
+    Index("ix_account_traffic_calls", "calls"),
+    Index("ix_account_traffic_last", "last_us"),
+)
+
+# The same per account and hour (of the calls' time), with the range of stream ids of those calls (as the epoch
+# milliseconds Redis appended them at, which archive file names carry): where in the archive an account's calls are,
+# so that a read opens only the hours it called in and, in each, only the files appended while it did.
+account_hours = Table(
+    "account_hours",
+    metadata,
+    Column("account_id", Text, primary_key=True),
+    Column("hour_us", BigInteger, primary_key=True, autoincrement=False),
+    *_counters(),
+    Column("first_ms", BigInteger, nullable=False),
+    Column("last_ms", BigInteger, nullable=False),
+)
+
+# The archive files already counted into the rollups, each recorded in the transaction that added it: a file seen
+# again (its entries delivered again after a crash, or committed by two workers) is never counted twice. Rows whose
+# entries can no longer be delivered again (below the group's oldest pending entry) are pruned.
+rollup_files = Table(
+    "rollup_files",
+    metadata,
+    # The file's path in the archive: "date=YYYY-MM-DD/hour=HH/part-<first>-<last>.parquet".
+    Column("path", String(200), primary_key=True),
+    # The largest stream id of its rows (<ms>-<seq>), as numbers: what pruning compares.
+    Column("last_ms", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("events", BigInteger, nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+    Index("ix_rollup_files_last", "last_ms", "last_seq"),
+)

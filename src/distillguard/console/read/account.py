@@ -11,10 +11,10 @@ from sqlalchemy import Engine, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from distillguard.config import Settings
-from distillguard.console.eventlog import EventLogReader, Traffic
 from distillguard.console.evidence import ReasonEvidence, explain
 from distillguard.console.exchanges import Exchange, exchange
 from distillguard.console.read.audit import Entry, recent_entries
+from distillguard.events.logview import EventLogView, Traffic
 from distillguard.respond.book import Appeal, Case, CaseBook
 from distillguard.respond.standing import Standing
 from distillguard.store.models import Account, ApiKey
@@ -76,6 +76,8 @@ class AccountDetail:
     exchanges: list[Exchange]
     evidence: list[ReasonEvidence] = field(default_factory=list)
     evidence_calls: int = 0
+    # False when the calls were searched for in the archive and the search stopped at its bound (shared deployment).
+    calls_complete: bool = True
 
     @property
     def exists(self) -> bool:
@@ -105,7 +107,7 @@ def limits_of(settings: Settings, account: Account | None, level: str | None) ->
 
 
 def read_account(
-    store: StateStore, events: EventLogReader, book: CaseBook, settings: Settings, account_id: str
+    store: StateStore, events: EventLogView, book: CaseBook, settings: Settings, account_id: str
 ) -> AccountDetail:
     engine = store.engine
     account = store.get_account(account_id)
@@ -151,7 +153,10 @@ def read_account(
     appeals = [a for c in found_cases for a in book.appeals(c.case_id) if a.account_id == account_id]
     traffic = events.traffic([account_id]).get(account_id, Traffic())
     console = settings.console
-    signal_rows = events.signal_rows(account_id, console.evidence_calls) if score is not None else []
+    latest, signals = events.account_calls(
+        account_id, console.sample_exchanges, console.evidence_calls if score is not None else 0
+    )
+    signal_rows = signals.rows
     return AccountDetail(
         account_id=account_id,
         account=account,
@@ -167,9 +172,10 @@ def read_account(
         audit=recent_entries(engine, AUDIT_ENTRIES, account_id=account_id),
         campaigns=memberships,
         checks=list_checks(engine, subject_id=account_id, limit=CHECKS),
-        exchanges=[exchange(r, settings.events) for r in events.recent(account_id, console.sample_exchanges)],
+        exchanges=[exchange(r, settings.events) for r in latest.rows],
         evidence=explain(score.reasons, signal_rows) if score is not None else [],
         evidence_calls=len(signal_rows),
+        calls_complete=latest.complete and signals.complete,
     )
 
 

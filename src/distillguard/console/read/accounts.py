@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Engine, Select, and_, case, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from distillguard.console.eventlog import TRAFFIC_ORDER, EventLogReader, Traffic
+from distillguard.events.logview import TRAFFIC_ORDER, EventLogView, Traffic
 from distillguard.respond.policy import LEVELS
 from distillguard.store.chunks import chunks
 from distillguard.store.schema import accounts, scores, standings
@@ -184,7 +184,7 @@ def _list_segment(ids: Callable[[], list[str]]) -> Segment:
 class AccountsReader:
     """The accounts table of one request (it memoises the id sets a page's tail may need)."""
 
-    def __init__(self, engine: Engine, events: EventLogReader, default_tier: str) -> None:
+    def __init__(self, engine: Engine, events: EventLogView, default_tier: str) -> None:
         self.engine = engine
         self.events = events
         self.default_tier = default_tier

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from distillguard.console.eventlog import EventLogReader, Traffic
+from distillguard.events.logview import EventLogView, Traffic
 from distillguard.respond.book import OPEN_STATUSES, Case, CaseBook
 from distillguard.store.chunks import chunks
 from distillguard.store.schema import campaign_members, campaigns, cases, scores, standings
@@ -120,7 +120,7 @@ def list_campaigns(engine: Engine, verdict: str | None, offset: int, limit: int)
     return found
 
 
-def read_campaign(engine: Engine, events: EventLogReader, book: CaseBook, cluster_id: str) -> CampaignDetail | None:
+def read_campaign(engine: Engine, events: EventLogView, book: CaseBook, cluster_id: str) -> CampaignDetail | None:
     with engine.connect() as conn:
         m = (
             conn.execute(select(*_COLUMNS, campaigns.c.body).where(campaigns.c.cluster_id == cluster_id))

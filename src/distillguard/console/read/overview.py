@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Engine, Integer, cast, extract, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from distillguard.console.eventlog import Bucket, EventLogReader
 from distillguard.detect.verdicts import FLAGGED
+from distillguard.events.logview import Bucket, EventLogView
 from distillguard.respond.book import OPEN_STATUSES
 from distillguard.store.schema import audit_log, campaigns, cases, scores, standings
 
@@ -132,7 +132,7 @@ def _action_counts(engine: Engine, start_us: int, bucket_us: int) -> list[tuple[
 
 
 def read_overview(
-    engine: Engine, events: EventLogReader, tally: ActionTally, range_name: str, now_us: int | None = None
+    engine: Engine, events: EventLogView, tally: ActionTally, range_name: str, now_us: int | None = None
 ) -> Overview:
     span_us, bucket_us = RANGES[range_name]
     now_us = now_us if now_us is not None else time.time_ns() // 1000

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from distillguard.console.eventlog import EventLogReader
 from distillguard.console.evidence import ReasonEvidence, explain
 from distillguard.console.read.audit import Entry, recent_entries
+from distillguard.events.logview import EventLogView
 from distillguard.respond.book import OPEN_STATUSES, Appeal, Case, CaseBook
 from distillguard.respond.standing import Standing
 from distillguard.store.schema import campaigns, scores
@@ -53,7 +53,7 @@ def read_queue(book: CaseBook, status: str, offset: int, limit: int) -> Queue:
     return Queue(page[:limit], book.count_cases(), status, offset, len(page) > limit)
 
 
-def read_case(book: CaseBook, engine: Engine, events: EventLogReader, evidence_calls: int, case_id: str) -> CaseView:
+def read_case(book: CaseBook, engine: Engine, events: EventLogView, evidence_calls: int, case_id: str) -> CaseView:
     """Raises CaseError (404) for an unknown case."""
     case = book.case(case_id)
     view = CaseView(
