@@ -10,7 +10,6 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from distillguard.events import archive_calls
 from distillguard.events.archive_calls import ArchiveCalls, Bound, Hour, request_time_us
 from distillguard.events.logview import EXCHANGE_COLUMNS
 from distillguard.ingest.archive import Archive, Record, partition_of, read_archive
@@ -65,7 +64,7 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         seen.append(Path(path))
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(archive_calls.pq, "ParquetFile", counting)
+    monkeypatch.setattr(pq, "ParquetFile", counting)
     return seen
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -15,7 +16,7 @@ from distillguard.events.schema import Event, unparsed_request
 from distillguard.events.sqlite import SQLiteEventLog
 
 
-def make(i: int, **kw: object) -> Event:
+def make(i: int, **kw: Any) -> Event:
     return Event(
         event_id=f"req_{i:024x}",
         ts_us=1_790_000_000_000_000 + i,
@@ -23,7 +24,7 @@ def make(i: int, **kw: object) -> Event:
         request_raw=b'{"model": "m", "messages": []}',
         account_id=f"acc{i % 3}",
         **kw,
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_events_are_written_in_batches_and_exported_in_order(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ counted, the backlog is sent when Redis returns, and a stop sends what is queued
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -19,13 +20,17 @@ from tests.support.servers import Redis
 STREAM = "distillguard:events"
 
 
-def config(server: Redis, **changes: object) -> EventsConfig:
-    return EventsConfig(sink="redis", stream_url=server.url, **changes)  # type: ignore[arg-type]
+def config(server: Redis, **changes: Any) -> EventsConfig:
+    return EventsConfig(sink="redis", stream_url=server.url, **changes)
+
+
+def entries(server: Redis) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """The stream's entries as redis-py returns them without decoding: (id, {field: value}) in bytes."""
+    return cast(list[tuple[bytes, dict[bytes, bytes]]], redis.Redis.from_url(server.url).xrange(STREAM))
 
 
 def stream_ids(server: Redis) -> list[str]:
-    client = redis.Redis.from_url(server.url)
-    return [fields[EVENT_ID_FIELD].decode() for _, fields in client.xrange(STREAM)]
+    return [fields[EVENT_ID_FIELD].decode() for _, fields in entries(server)]
 
 
 def test_each_event_lands_once_as_its_documented_json(redis_server: Redis) -> None:
@@ -34,9 +39,9 @@ def test_each_event_lands_once_as_its_documented_json(redis_server: Redis) -> No
     for event in events:
         sink.submit(event)
     assert sink.flush()
-    entries = redis.Redis.from_url(redis_server.url).xrange(STREAM)
-    assert [f[EVENT_ID_FIELD].decode() for _, f in entries] == [e.event_id for e in events]
-    assert [orjson.loads(f[EVENT_FIELD]) for _, f in entries] == [e.to_json() for e in events]
+    stored = entries(redis_server)
+    assert [f[EVENT_ID_FIELD].decode() for _, f in stored] == [e.event_id for e in events]
+    assert [orjson.loads(f[EVENT_FIELD]) for _, f in stored] == [e.to_json() for e in events]
     assert sink.written == 10 and sink.depth == 0 and sink.dropped == 0
     sink.close()
 

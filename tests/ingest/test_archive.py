@@ -70,6 +70,7 @@ def test_rows_mirror_the_event_json(tmp_path: Path) -> None:
     assert row["extra"] is None and row["latency_ms"] == 12.5
     assert row["signals_version"] == SIGNALS_VERSION
     assert rec.signals is not None
+    assert isinstance(rec.signals, RequestSignals)
     assert row["sig_domain"] == rec.signals.domain
     assert row["sig_content_sig"] == to_signed64(rec.signals.content_sig)
     assert {f"sig_{name}" for name in SIGNAL_COLUMNS} <= set(row)
@@ -165,7 +166,8 @@ _json = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
     max_leaves=8,
 )
-_nothing = st.sampled_from([None, {}, [], ""])  # absent, null or empty objects: all mean "no fields"
+# Absent, null or empty objects: all mean "no fields".
+_nothing: st.SearchStrategy[Any] = st.sampled_from([None, {}, [], ""])
 _client = _nothing | st.fixed_dictionaries(
     {}, optional={"ip": _maybe_text, "user_agent": _maybe_text, "fingerprint": _maybe_text, "tls": _maybe_text}
 )

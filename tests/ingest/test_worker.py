@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -183,7 +183,8 @@ def test_scoring_writes_each_rescored_accounts_verdict(redis_server: Redis, tmp_
     client = redis.Redis.from_url(redis_server.url)
     to_redis = Scoring(OnlineScorer(rescore_every=4), RedisVerdicts(client, "w1"))
     worker(redis_server, tmp_path / "archive", scoring=to_redis).run(until_idle=True)
-    stored = {k.decode(): orjson.loads(v) for k, v in client.hgetall("distillguard:verdicts").items()}
+    verdicts = cast(dict[bytes, bytes], client.hgetall("distillguard:verdicts"))
+    stored = {k.decode(): orjson.loads(v) for k, v in verdicts.items()}
     assert set(stored) == {f"acct_{i}" for i in range(7)}
     assert all(v["events"] == 20 and v["verdict"] == "allow" and v["source"] == "w1" for v in stored.values())
 
