@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 SCRIPT_LOCATION = "distillguard.store:migrations"
 VERSION_TABLE = "alembic_version"
+# How long a SQLite connection waits for another's write lock, and how long a process waits for another's migration.
+SQLITE_BUSY_MS = 5_000
+_MIGRATION_WAIT_MS = 120_000
 # The advisory lock every distillguard process takes to migrate ("dgstore" in ASCII: any constant would do).
 _PG_LOCK = int.from_bytes(b"dgstore", "big")
 # The newest revision in migrations/versions (tests/store/test_migrations.py checks that it is Alembic's head). A
@@ -106,6 +109,8 @@ def upgrade(engine: Engine, target: str = "head") -> str:
         command.upgrade(_config(conn), target)
         revision = MigrationContext.configure(conn).get_current_revision()
         conn.commit()
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     if revision is None:  # pragma: no cover - upgrade always writes a revision
         raise RuntimeError("migration left no revision")
     return revision
@@ -115,6 +120,9 @@ def _lock(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
     elif conn.dialect.name == "sqlite":
+        # Wait as long as another process's migration may take (a loaded machine, Alembic loading its scripts under
+        # the lock) rather than the pool's 5 s; the connection goes back to the pool with the usual timeout.
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={_MIGRATION_WAIT_MS}")
         # pysqlite opens transactions only before DML; DDL would run in autocommit without this explicit begin.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, event, select, update
 from sqlalchemy.engine import Row, make_url
 
 from distillguard.store import keys as keyfmt
-from distillguard.store.migrate import upgrade
+from distillguard.store.migrate import SQLITE_BUSY_MS, upgrade
 from distillguard.store.models import Account, ApiKey
 from distillguard.store.schema import accounts, api_keys
 from distillguard.store.secret import load_or_create_secret
@@ -207,7 +207,7 @@ class StateStore:
 def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     # The timeout first: switching to WAL needs the lock another process opening the same new file may hold.
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
