@@ -17,7 +17,7 @@ from distillguard.events.retention import retained_text
 from distillguard.events.schema import Event
 from distillguard.gateway.errors import GatewayError, error_body
 from distillguard.gateway.responses import BytesResponse
-from distillguard.gateway.sse import ChunkRelay, CompletionTap
+from distillguard.gateway.sse import ChunkRelay, CompletionTap, Transform
 from distillguard.gateway.upstreams import Upstream
 from distillguard.gateway.validation import CHAT, CompletionRequest
 from distillguard.limits import Reservation
@@ -157,7 +157,10 @@ class Exchange:
         return BytesResponse(body, resp.status, self.headers)
 
     async def _relay(self, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        transform = self._transform if self.degrader is not None or self.watermarker is not None else None
+        transform: Transform | None = self._transform
+        if self.degrader is None or self.watermarker is None:  # one of them or neither: no call around it per chunk
+            only = self.degrader or self.watermarker
+            transform = only.chunk if only is not None else None
         relay = ChunkRelay(self.tap, transform, hide_usage=not self.req.include_usage)
         status, code = 200, None
         try:

@@ -65,6 +65,34 @@ class ResponseWatermarker:
 
     def chunk(self, payload: dict[str, Any]) -> bool:
         """Mark one parsed stream chunk in place; True when it changed."""
+        # Nearly every chunk of a chat stream is one choice whose delta carries a piece of text: that shape takes
+        # the short way (docs/watermark.md, "Speed"), every other shape the loop below.
+        if self._chat:
+            try:
+                choices = payload["choices"]
+                [choice] = choices
+                holder = choice["delta"]
+                text = holder["content"]
+            except (KeyError, TypeError, ValueError):
+                pass
+            else:
+                index = choice.get("index", 0)
+                if (
+                    type(choices) is list
+                    and type(text) is str
+                    and type(index) is int
+                    and choice.get("finish_reason") is None
+                ):
+                    engine = self._engines.get(index) or self._engine(index)
+                    out = engine.feed(text)
+                    if out == text:
+                        return False
+                    holder["content"] = out
+                    return True
+        return self._chunk(payload)
+
+    def _chunk(self, payload: dict[str, Any]) -> bool:
+        """``chunk`` for every shape of chunk: any number of choices, legacy completions, the last chunk."""
         choices = payload.get("choices")
         if not isinstance(choices, list):
             return False
