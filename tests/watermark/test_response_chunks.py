@@ -67,7 +67,7 @@ def stream(shapes: str, seed: int = 0) -> list[dict[str, Any]]:
     return chunks
 
 
-ODD = [
+ODD: list[dict[str, Any]] = [
     {"choices": {"0": {"delta": {"content": "It is not"}}}},
     {"choices": {"x": 1}},
     {"choices": "x"},
