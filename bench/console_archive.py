@@ -162,7 +162,7 @@ def measure(archive: Path, engine: Any, calls: list[tuple[int, str]]) -> list[di
         opened.append((found.opened, found.compared))
         return found
 
-    archive_calls.ArchiveCalls.find = counting_find  # type: ignore[method-assign]
+    archive_calls.ArchiveCalls.find = counting_find  # type: ignore[method-assign,assignment]
     rows = []
     for label, account in picks.items():
         opened.clear()

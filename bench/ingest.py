@@ -159,7 +159,7 @@ def run(
     server = start_redis(port, redis_dir)
     url = f"redis://127.0.0.1:{port}/0"
     out = workdir / f"archive-{port}"
-    store = ["--store-url", f"sqlite:///{workdir / f'state-{port}.db'}" if rollups == "sqlite" else rollups]
+    store = ["--store-url", f"sqlite:///{workdir / f'state-{port}.db'}" if rollups == "sqlite" else str(rollups)]
     try:
         preload(url, events)
         load_1m = os.getloadavg()[0]

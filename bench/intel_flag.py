@@ -19,6 +19,7 @@ on) because of it, and how many does it put on watch?
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import statistics
@@ -98,12 +99,12 @@ def simulate(
         capture_output=True,
     )
     events = list(read_events(out / "events.jsonl"))
-    accounts = {a.account_id: a for a in read_accounts(out / "accounts.jsonl")}
-    populations = {}
+    by_id = {a.account_id: a for a in read_accounts(out / "accounts.jsonl")}
+    populations: dict[str, str] = {}
     for line in (out / "labels.jsonl").read_bytes().splitlines():
         label = orjson.loads(line)
         populations[label["account_id"]] = label["population"]
-    return events, accounts, populations
+    return events, by_id, populations
 
 
 def campaign(prefix: str, n_accounts: int, calls: int, qs: list[str], start_us: int, rng: random.Random) -> list[Event]:
@@ -183,7 +184,7 @@ def lying_bundle(liar: Member, events: list[Event], accounts: dict[str, Account]
     facts = CampaignFacts("clu_fabricated", frozenset(legit))
     facts.payment_fingerprints = {accounts[a].payment_fingerprint or "" for a in legit} - {""}
     common = Counter(e.signals.template_id for e in events if e.account_id in legit and e.signals is not None)
-    texts = {}
+    texts: dict[str, str] = {}
     for e in events:
         if e.signals is not None and e.signals.template_id in dict(common.most_common(10)):
             texts.setdefault(e.signals.template_id, skeleton(prompt_text(orjson.loads(e.request_raw), e.endpoint)))
@@ -219,7 +220,7 @@ def replay(
         if evidence is not None and matcher is not None:
             body = orjson.loads(e.request_raw)
             text = prompt_text(body, e.endpoint)
-            found = matcher.call(e.signals.template_id, lambda t=text: t, e.client_ip, (None,))
+            found = matcher.call(e.signals.template_id, functools.partial(str, text), e.client_ip, (None,))
             if evidence.record(a, found, extraction_shaped(e.signals)):
                 scorer.touch(a)
         for s in scorer.flush():

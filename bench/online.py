@@ -16,6 +16,7 @@ import platform
 import random
 import statistics
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from distillguard.detect.scorer import OnlineScorer
 from distillguard.detect.signals import extract
 
 TOPICS = ["photosynthesis", "quicksort", "contract law", "black holes", "inflation", "TCP", "vaccines", "opera"]
-SHAPES = [
+SHAPES: list[Callable[[random.Random], str]] = [
     lambda r: f"hey, what's a good book about {r.choice(TOPICS)}? something light please",
     lambda r: f"Think out loud and show every step of your reasoning: explain {r.choice(TOPICS)} ({r.random():.6f})",
     lambda r: (

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -374,7 +375,7 @@ def probe_student(
     url: str, key: TextKey, queries: int, served: set[tuple[int, str]], concurrency: int
 ) -> dict[str, Any]:
     """examine() over every context and over the served ones, at ``queries`` and at fewer (the curve)."""
-    curve = []
+    curve: list[dict[str, Any]] = []
     for q in [*(c for c in CURVE if c < queries), queries]:
         full = examine(url, "student", [key], queries=q, concurrency=concurrency)
         restricted = examine(url, "student", [key], queries=q, served=served, concurrency=concurrency)
@@ -502,7 +503,7 @@ def main() -> int:
         timings["train_s"] = time.monotonic() - t0
         student_app = web.Application()
         for name, model in students.items():
-            handler = chat_handler(f"student-{name}", lambda p, m=model: m.generate(p, args.seed))
+            handler = chat_handler(f"student-{name}", functools.partial(model.generate, seed=args.seed))
             student_app.router.add_post(f"/{name}/v1/chat/completions", handler)
         student_base = bg.run(bg.serve_aiohttp(student_app))
 
@@ -540,7 +541,7 @@ def main() -> int:
         "control_p_ge_0.01": all(ctl[f]["p_value"] >= CONTROL_ALPHA for f in ("all_contexts", "served_contexts")),
         "wrong_key_p_ge_0.01": wm["wrong_key"]["p_value"] >= CONTROL_ALPHA,
     }
-    out = {
+    out: dict[str, Any] = {
         "kind": "provenance_demo",
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": ".venv/bin/python bench/provenance_demo.py " + " ".join(sys.argv[1:]),

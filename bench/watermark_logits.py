@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -72,7 +73,7 @@ def greenlist_case(vocab_size: int, tokens: int, engines: list[str]) -> dict[str
     wm = None
     for engine in engines:
         wm = GreenListWatermark(vocab_size, key, engine=engine)  # type: ignore[arg-type]
-        seconds = timed(lambda wm=wm: detect_all(wm, docs))
+        seconds = timed(functools.partial(detect_all, wm, docs))
         seeds = wm.table.cached
         out[f"cold_{engine}"] = {
             "seconds": round(seconds, 3),

@@ -96,8 +96,8 @@ def added_cpu(texts: dict[str, Sequence[str]], key: TextKey, runs: int = RUNS) -
                 raise SystemExit(f"{name}: the streamed text differs from the text marked whole ({strength})")
         times: dict[Strength | None, list[float]] = {None: [], **{s: [] for s in strengths}}
         for _ in range(runs):
-            for strength, spent in times.items():
-                watermarker = None if strength is None else ResponseWatermarker(key, strength, chat=True)
+            for level, spent in times.items():
+                watermarker = None if level is None else ResponseWatermarker(key, level, chat=True)
                 started = time.process_time()
                 relay(reads, watermarker)
                 spent.append(time.process_time() - started)
