@@ -190,3 +190,35 @@ def test_the_model_alone_cannot_enforce_beyond_throttle() -> None:
     assert _verdict_with_model(0.65, casual) == "watch"  # an unexplained number: watched, not acted on
     assert _verdict_with_model(0.97, casual) == "throttle"  # very confident, still no reason: throttle at most
     assert _verdict_with_model(0.97, harvester) == "block"  # the same risk with a rule reason behind it
+
+
+def test_a_rescoring_point_reached_while_the_batch_is_scored_is_not_lost() -> None:
+    """The gateway takes a batch, scores it off the loop, and completes it; calls keep arriving meanwhile. A rescoring
+    point reached in between (calls 2 and 8 here, or outside evidence) is scored as soon as the batch completes,
+    instead of waiting for the next point (call 16) while the verdict trails the traffic."""
+    scorer = OnlineScorer(rescore_every=8)
+    rng = random.Random(0)
+
+    def call(i: int) -> None:
+        scorer.observe("h", START_US + i * 1_000_000, extract(harvester(i, rng)), 200, 50, 400, "frontier-1")
+
+    call(0)
+    batch = scorer.take()  # the account at 1 call
+    for i in range(1, 10):
+        call(i)  # calls 2 .. 10 arrive while the first batch is being scored
+    batch.predict()
+    assert [s.events for s in scorer.complete(batch)] == [1]
+    assert [s.events for s in scorer.flush()] == [10]  # queued again at once, scored on everything so far
+    assert scorer.flush() == []  # and only once
+
+    batch = scorer.take()
+    assert batch.accounts == []
+    scorer.touch("h")  # new outside evidence (partner intel) about an account not in flight: queued as before
+    assert [s.events for s in scorer.flush()] == [10]
+    call(10)
+    call(11)
+    batch = scorer.take()
+    assert batch.accounts == []  # calls 11 and 12 are no rescoring points
+    call(15)  # 13 calls: still none
+    scorer.touch("h")
+    assert [s.events for s in scorer.complete(scorer.take())] == [13]

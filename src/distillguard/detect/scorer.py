@@ -82,7 +82,11 @@ class _Tracked:
     score: Score | None = None
     first_flagged_us: int | None = None
     events_until_flagged: int | None = None
-    pending: bool = False
+    pending: bool = False  # queued, or in a batch being scored
+    taken: bool = False  # in a batch being scored
+    # A rescoring point (or outside evidence) reached after the account's batch was taken: scored again at once
+    # when that batch completes, so a slow round never leaves the verdict behind the traffic.
+    missed: bool = False
 
 
 @dataclass
@@ -144,16 +148,21 @@ class OnlineScorer:
         released = self.clock.observe(model, ts_us)
         state = tracked.state
         state.update(ts_us, signals, status, prompt_tokens, completion_tokens, model, released)
-        if not tracked.pending and (state.events % self.rescore_every == 0 or state.events <= 2):
-            tracked.pending = True
-            self._queue.append(account_id)
+        if state.events % self.rescore_every == 0 or state.events <= 2:
+            self._due(tracked, account_id)
 
     def touch(self, account_id: str) -> None:
         """Rescore an account at the next flush although it sent nothing new (new outside evidence about it)."""
         tracked = self._accounts.get(account_id)
-        if tracked is not None and not tracked.pending:
+        if tracked is not None:
+            self._due(tracked, account_id)
+
+    def _due(self, tracked: _Tracked, account_id: str) -> None:
+        if not tracked.pending:
             tracked.pending = True
             self._queue.append(account_id)
+        elif tracked.taken:
+            tracked.missed = True  # its batch is being scored on an older state
 
     def flush(self) -> list[Score]:
         """Score every account queued since the last flush; returns the new scores."""
@@ -164,6 +173,9 @@ class OnlineScorer:
     def take(self) -> Batch:
         """Step 1 of a flush, on the thread that updates state: the queued accounts' feature vectors."""
         queue, self._queue = self._queue, []
+        for account_id in queue:
+            tracked = self._accounts[account_id]
+            tracked.taken, tracked.missed = True, False  # this batch holds its latest state
         return self.batch_of([(a, self._accounts[a].state) for a in queue])
 
     def complete(self, batch: Batch) -> list[Score]:
@@ -171,7 +183,11 @@ class OnlineScorer:
         scores = self.scores_of(batch)
         for score in scores:
             tracked = self._accounts[score.account_id]
-            tracked.pending = False
+            tracked.taken = False
+            tracked.pending = tracked.missed
+            if tracked.missed:
+                tracked.missed = False
+                self._queue.append(score.account_id)
             tracked.score = score
             if tracked.first_flagged_us is None and score.verdict in FLAGGED:
                 tracked.first_flagged_us = score.at_us
