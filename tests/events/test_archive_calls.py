@@ -12,10 +12,10 @@ import pytest
 
 from distillguard.events.archive_calls import ArchiveCalls, Bound, Hour, request_time_us
 from distillguard.events.logview import EXCHANGE_COLUMNS
+from distillguard.events.rollups import HOUR_US
 from distillguard.ingest.archive import Archive, Record, partition_of, read_archive
 from tests.ingest.events import BASE_US, make_event
 
-HOUR_US = 3_600_000_000
 WIDE = Bound(files=10_000, rows=10_000_000)
 
 

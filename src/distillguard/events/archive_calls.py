@@ -24,7 +24,6 @@ import os
 from bisect import bisect_right
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +31,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from distillguard.events.logview import ALL_COLUMNS, Calls, Series, SeriesPoint
-from distillguard.ingest.archive import file_range, partition_dir, partition_of
+from distillguard.events.logview import Calls, Series, SeriesPoint, check_columns
+from distillguard.events.rollups import HOUR_US
+from distillguard.ingest.archive import file_range, partition_dir, partition_of, partition_start
 from distillguard.ingest.rollups import refused, tokens
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 # all appended before an instant (less this much clock skew between a gateway and Redis) holds no call after it.
 CLOCK_SKEW_MS = 300_000
 _REQUEST_ID = "req_"
-HOUR_US = 3_600_000_000
 _SERIES_COLUMNS = ["account_id", "ts", "status", "prompt_tokens", "completion_tokens"]
 # Reads of at most this many rows (an archive written under light traffic: a file every few seconds) run in the
 # calling thread: Arrow's thread pool costs more than it saves on them.
@@ -112,7 +111,7 @@ class Found:
 
     def read(self, columns: Sequence[str], count: int | None = None) -> list[dict[str, Any]]:
         """``columns`` (event-log names: ``ts_us`` is the archive's ``ts``) of the first ``count`` calls (all)."""
-        _check(columns)
+        check_columns(columns)
         picked = self.rows[:count]
         by_file: dict[int, list[tuple[int, int]]] = {}
         for position, (_, number, row) in enumerate(picked):
@@ -123,12 +122,6 @@ class Found:
             for (position, _), value in zip(picks, values, strict=True):
                 out[position] = value
         return out
-
-
-def _check(columns: Sequence[str]) -> None:
-    unknown = set(columns) - set(ALL_COLUMNS)
-    if unknown:
-        raise ValueError(f"not columns of the event log: {sorted(unknown)}")
 
 
 def _read(file: _File, columns: Sequence[str], rows: list[int]) -> list[dict[str, Any]]:
@@ -229,7 +222,7 @@ class ArchiveCalls:
             for hour in hours:
                 partition = (date[len("date=") :], hour[len("hour=") :])
                 if partition <= last:
-                    yield _partition_start(partition)
+                    yield partition_start(partition)
 
     def _open(self, path: Path, column: str, value: str, scan: _Scan) -> _File | None:
         """The file with the row groups whose statistics of ``column`` admit ``value``; None when none does."""
@@ -299,7 +292,7 @@ class ArchiveCalls:
         among: Collection[str] | None = None,
     ) -> Calls:
         """The account's latest ``limit`` calls, newest first, with ``columns``."""
-        _check(columns)
+        check_columns(columns)
         found = self.find(account_id, hours, limit, among)
         return Calls(found.read(columns), found.complete)
 
@@ -307,7 +300,7 @@ class ArchiveCalls:
     def event(self, event_id: str, columns: Sequence[str], newest_us: int) -> dict[str, Any] | None:
         """A call by its id: in the hour its id's time names (gateway-made ids), in the files appended after that
         time, earliest first; otherwise through the newest hours before ``newest_us``, within the bound."""
-        _check([c for c in columns if c != "account_id"])
+        check_columns([c for c in columns if c != "account_id"])
         scan = _Scan()
         at = request_time_us(event_id)
         candidates: Iterable[Path]
@@ -378,8 +371,3 @@ class ArchiveCalls:
             for r in grouped.to_pylist()
         ]
         return Series(points, scan.complete)
-
-
-def _partition_start(partition: tuple[str, str]) -> int:
-    date, hour = partition
-    return int(datetime.fromisoformat(f"{date}T{hour}:00:00").replace(tzinfo=UTC).timestamp()) * 1_000_000

@@ -39,6 +39,13 @@ SIGNAL_ROW_COLUMNS = ("event_id", "ts_us", "status", *(f"sig_{name}" for name in
 ALL_COLUMNS = COLUMNS
 
 
+def check_columns(columns: Sequence[str]) -> None:
+    """Refuse names that are not columns of the event log (a caller's mistake, not data)."""
+    unknown = set(columns) - set(ALL_COLUMNS)
+    if unknown:
+        raise ValueError(f"not columns of the event log: {sorted(unknown)}")
+
+
 @dataclass(frozen=True, slots=True)
 class Traffic:
     calls: int = 0
@@ -150,10 +157,6 @@ class EventLogView(ABC):
     @abstractmethod
     def event(self, event_id: str) -> dict[str, Any] | None:
         """One call by its id: ``account_id`` and :data:`EXCHANGE_COLUMNS`; None if there is none."""
-
-    def recent(self, account_id: str, limit: int) -> list[dict[str, Any]]:
-        """An account's latest calls, newest first, with what was asked and answered (as the log stored it)."""
-        return self.calls(account_id, limit, EXCHANGE_COLUMNS).rows
 
     def signal_rows(self, account_id: str, limit: int) -> list[dict[str, Any]]:
         """The stored request signals of an account's latest calls, newest first."""

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from distillguard.events.schema import Event
 
 MINUTE_US = 60_000_000
+HOUR_US = 60 * MINUTE_US
 # HTTP statuses counted as refusals (rate limits, blocks and challenges) and as errors (ours or the upstream's).
 REFUSED = frozenset({403, 429})
 ERROR_FROM = 500

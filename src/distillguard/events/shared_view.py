@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from distillguard.events.archive_calls import HOUR_US, ArchiveCalls, Bound, Hour
+from distillguard.events.archive_calls import ArchiveCalls, Bound, Hour
 from distillguard.events.logview import (
     EXCHANGE_COLUMNS,
     SIGNAL_ROW_COLUMNS,
@@ -33,6 +33,7 @@ from distillguard.events.logview import (
     SeriesPoint,
     Traffic,
 )
+from distillguard.events.rollups import HOUR_US
 from distillguard.store.chunks import chunks
 from distillguard.store.schema import account_hours, account_traffic, traffic_minutes
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from distillguard.events.logview import (
-    ALL_COLUMNS,
     EXCHANGE_COLUMNS,
     TRAFFIC_COLUMNS,
     Bucket,
@@ -24,6 +23,7 @@ from distillguard.events.logview import (
     Series,
     SeriesPoint,
     Traffic,
+    check_columns,
 )
 from distillguard.events.rollups import REFUSED
 from distillguard.store.chunks import chunks
@@ -87,9 +87,7 @@ class SQLiteEventLogView(EventLogView):
         """``columns`` the events table has, and those it lacks (signals on a log older than them)."""
         conn = self._conn()
         have = {row[1] for row in conn.execute("PRAGMA table_info(events)")} if conn is not None else set()
-        unknown = set(columns) - set(ALL_COLUMNS)
-        if unknown:
-            raise ValueError(f"not columns of the event log: {sorted(unknown)}")
+        check_columns(columns)
         return [c for c in columns if c in have], [c for c in columns if c not in have]
 
     def close(self) -> None:

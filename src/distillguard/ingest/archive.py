@@ -167,6 +167,12 @@ def partition_of(ts_us: int) -> Partition:
     return f"{moment:%Y-%m-%d}", f"{moment:%H}"
 
 
+def partition_start(partition: Partition) -> int:
+    """The first microsecond of an hour partition (epoch, UTC): :func:`partition_of` the other way round."""
+    date, hour = partition
+    return int(datetime.fromisoformat(f"{date}T{hour}:00:00").replace(tzinfo=UTC).timestamp()) * 1_000_000
+
+
 def partition_dir(root: Path, partition: Partition) -> Path:
     """The directory of an hour partition in the archive at ``root``."""
     date, hour = partition

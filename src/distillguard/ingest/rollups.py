@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Connection, Engine, and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from distillguard.events.rollups import ERROR_FROM, MINUTE_US, REFUSED
+from distillguard.events.rollups import ERROR_FROM, HOUR_US, MINUTE_US, REFUSED
 from distillguard.ingest.archive import file_range
 from distillguard.store.chunks import chunks
 from distillguard.store.schema import account_hours, account_traffic, rollup_files, traffic_minutes
@@ -60,7 +60,6 @@ COUNTS = ("calls", "errors", "refused", "prompt_tokens", "completion_tokens")
 # A counted file's row is kept at least this long, whatever the stream says (see the module's docstring).
 KEEP_FILES = timedelta(hours=1)
 _ZERO = pa.scalar(0, pa.int64())
-HOUR_US = 3_600_000_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ import orjson
 import redis
 from sqlalchemy.exc import OperationalError
 
+from distillguard.events.rollups import HOUR_US
 from distillguard.events.stream import EVENT_FIELD, read_stream_stats
 from distillguard.ingest.archive import (
     Archive,
@@ -71,7 +72,6 @@ log = logging.getLogger(__name__)
 
 Entry = tuple[bytes, dict[bytes, bytes]]
 Rejected = tuple[str, bytes, str]  # stream id, the entry's event field, why it is not archived
-_HOUR_US = 3_600_000_000
 STATS_EVERY_S = 5.0
 REDIS_RETRY_S = 1.0
 # How often the rollups' record of counted files is pruned.
@@ -387,7 +387,7 @@ class IngestWorker:
                 duplicates += 1
                 continue
             seen.add(event_id)
-            hour = ts_us // _HOUR_US
+            hour = ts_us // HOUR_US
             group = by_hour.get(hour)
             if group is None:
                 group = by_hour[hour] = []
@@ -402,7 +402,7 @@ class IngestWorker:
         if partition is None:
             if len(self._partitions) > 4096:
                 self._partitions.clear()
-            partition = self._partitions[hour] = partition_of(hour * _HOUR_US)
+            partition = self._partitions[hour] = partition_of(hour * HOUR_US)
         return partition
 
     def _check_ownership(self, entries: list[Entry], exact: bool) -> None:

@@ -53,7 +53,7 @@ class ResponseWatermarker:
             if not isinstance(choice, dict):
                 continue
             holder = choice.get("message") if self._chat else choice
-            field = "content" if self._chat else "text"
+            field = self._field
             if not isinstance(holder, dict) or not isinstance(holder.get(field), str):
                 continue
             engine = self._engine(_index(choice, position))
@@ -107,10 +107,7 @@ class ResponseWatermarker:
             text = holder.get(field)
             finishing = choice.get("finish_reason") is not None
             if isinstance(text, str):
-                index = choice.get("index")
-                engine = self._engines.get(index) if isinstance(index, int) else None
-                if engine is None:
-                    engine = self._engine(_index(choice, position))
+                engine = self._engine(_index(choice, position))
                 out = engine.feed(text)
                 if finishing:
                     out += engine.flush()
