@@ -167,8 +167,12 @@ class OnlineScorer:
     def flush(self) -> list[Score]:
         """Score every account queued since the last flush; returns the new scores."""
         batch = self.take()
-        batch.predict()
-        return self.complete(batch)
+        try:
+            batch.predict()
+            return self.complete(batch)
+        except BaseException:
+            self.abandon(batch)
+            raise
 
     def take(self) -> Batch:
         """Step 1 of a flush, on the thread that updates state: the queued accounts' feature vectors."""
@@ -193,6 +197,17 @@ class OnlineScorer:
                 tracked.first_flagged_us = score.at_us
                 tracked.events_until_flagged = score.events
         return scores
+
+    def abandon(self, batch: Batch) -> None:
+        """Instead of step 3 when the round failed (the model raised, or the round was cancelled): the batch's
+        accounts go back to the queue, as a rescoring point reached during the round would, so the next round scores
+        them on their latest state; their verdicts stay at the last score meanwhile. Without this they would stay
+        taken, and no later call could queue them again in this process."""
+        for account_id in batch.accounts:
+            tracked = self._accounts[account_id]
+            if tracked.taken:  # still pending, and out of the queue since take: queued once, never twice
+                tracked.taken = tracked.missed = False
+                self._queue.append(account_id)
 
     def info(self, account_id: str) -> AccountInfo | None:
         """The metadata given for an account (constructor or :meth:`set_account`), if any."""

@@ -16,10 +16,12 @@ each process only buffers its calls; a round (every ``detect.flush_interval_ms``
 The verdict cache: an account loaded with a score another replica wrote, and not rescored here, adopts that score,
 and the round hands it to the response policy like its own: every replica acts on the verdict over all the calls.
 
-Redis down or slow: a round fails as a whole and its calls stay buffered (at most ``max_pending`` calls; newer ones
-are dropped and counted beyond that), requests go on being served with the last known verdicts, and the next
-round after Redis answers again catches up. A commit whose reply was lost is recognised on the next load by its
-round token (the last 8 writers' tokens are kept), so its calls are neither lost nor folded twice.
+Redis down or slow: a round fails as a whole and its calls stay buffered (at most ``max_pending`` calls, those of
+the round in flight included; newer ones are dropped and counted beyond that), requests go on being served with the
+last known verdicts, and the next round after Redis answers again catches up. A commit whose reply was lost is
+recognised on the next load by its round token (the last 8 writers' tokens are kept), so its calls are neither
+lost nor folded twice. A round whose model, stored state or partner intel raises is abandoned the same way
+(``abandon``): its calls and touches wait for the next round, which folds and scores them again.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class Round:
     scores: list[Score] = field(default_factory=list)
     landed: list[bool] = field(default_factory=list)
     failed: bool = False
+    held: int = 0  # calls taken, still counted as pending until the round settles or is abandoned
+    sent: bool = False  # the commit went out: it may have landed even if no reply came back
 
     @property
     def empty(self) -> bool:
@@ -143,17 +147,23 @@ class SharedOnlineScorer:
         rnd = self.take()
         if rnd.empty:
             return []
-        self.load(rnd)
-        self.judge(rnd)
-        self.commit(rnd)
+        try:
+            self.load(rnd)
+            self.judge(rnd)
+            self.commit(rnd)
+        except BaseException:
+            self.abandon(rnd)
+            raise
         return self.settle(rnd)
 
     # a round --------------------------------------------------------------------------------------------
     def take(self) -> Round:
         calls, self._calls = self._calls, {}
         touched, self._touched = self._touched, set()
-        self._pending = 0
-        return Round(uuid.uuid4().hex, calls, touched)
+        # The round's calls stay counted until it ends: a round that keeps failing hands them back each time, and
+        # the calls served meanwhile must not grow the buffer past ``max_pending``.
+        held = sum(len(c) for c in calls.values())
+        return Round(uuid.uuid4().hex, calls, touched, held=held)
 
     def load(self, rnd: Round) -> None:
         """Step 2, on a worker thread."""
@@ -209,6 +219,7 @@ class SharedOnlineScorer:
             score = scored.get(account_id)
             record = None if score is None else orjson.dumps(score.to_record())
             writes.append(Write(account_id, stored.version, doc, packed, record, rnd.token))
+        rnd.sent = True
         try:
             rnd.landed = self.states.save(writes)
         except redis.RedisError as exc:
@@ -220,11 +231,9 @@ class SharedOnlineScorer:
         self.stats.rounds += 1
         if rnd.failed:
             self.stats.failures += 1
-            for account_id in rnd.accounts:
-                self._requeue(rnd, account_id)
-                if rnd.stored:  # it failed at the commit, which may have landed: the next load tells
-                    self._uncertain[account_id] = (rnd.token, rnd.calls.get(account_id, []))
+            self.abandon(rnd)
             return []
+        self._pending -= rnd.held
         if not self.stats.redis_up:
             self.stats.redis_up = True
             log.info("online state in Redis reachable again", extra={"pending": self._pending})
@@ -243,6 +252,16 @@ class SharedOnlineScorer:
                 self._remember(score)
                 out.append(score)
         return out
+
+    def abandon(self, rnd: Round) -> None:
+        """Instead of ``settle``, once, for a round that failed before its commit came back (Redis, or the model,
+        a stored state or partner intel raised): its calls go back in front of those buffered since, and its
+        touches with them, so the next round folds and scores them; requests keep the last verdicts meanwhile."""
+        self._pending -= rnd.held
+        for account_id in rnd.calls.keys() | rnd.touched:
+            self._requeue(rnd, account_id)
+            if rnd.sent:  # the commit may have landed: the next load tells by the round's token
+                self._uncertain[account_id] = (rnd.token, rnd.calls.get(account_id, []))
 
     # helpers ----------------------------------------------------------------------------------------------
     def _state(self, account_id: str, stored: Stored) -> AccountState:

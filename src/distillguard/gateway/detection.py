@@ -136,22 +136,34 @@ class OnlineDetection:
         if self.shared is not None:
             return await self._shared_round(self.shared)
         batch = self.scorer.take()
-        if batch.model is not None and batch.vectors:
-            # The model runs off the event loop; state keeps changing meanwhile, the batch holds its vectors.
-            await asyncio.to_thread(batch.predict)
-        else:
-            batch.predict()
-        return list(self.scorer.complete(batch))
+        try:
+            if batch.model is not None and batch.vectors:
+                # The model runs off the event loop; state keeps changing meanwhile, the batch holds its vectors.
+                await asyncio.to_thread(batch.predict)
+            else:
+                batch.predict()
+            return list(self.scorer.complete(batch))
+        except BaseException:
+            # Failed (``run`` logs it) or cancelled (``stop``, whose last flush then scores them): the accounts go
+            # back to the queue instead of staying taken for good. The worker thread only ever touches the batch.
+            self.scorer.abandon(batch)
+            raise
 
     @staticmethod
     async def _shared_round(shared: SharedOnlineScorer) -> list[Score]:
         rnd = shared.take()
         if rnd.empty:
             return []
-        # Redis and the model off the event loop; rules and partner intel on it (intel changes there).
-        await asyncio.to_thread(shared.load, rnd)
-        shared.judge(rnd)
-        await asyncio.to_thread(shared.commit, rnd)
+        try:
+            # Redis and the model off the event loop; rules and partner intel on it (intel changes there).
+            await asyncio.to_thread(shared.load, rnd)
+            shared.judge(rnd)
+            await asyncio.to_thread(shared.commit, rnd)
+        except Exception:
+            # The model, a stored state or partner intel raised: the calls go back to the buffer. Not on
+            # cancellation, unlike the in-process round: the worker thread may still be folding or writing them.
+            shared.abandon(rnd)
+            raise
         return shared.settle(rnd)
 
     def start(self) -> None:
