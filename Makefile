@@ -4,15 +4,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean services
+.PHONY: demo test lint typecheck unit bench clean services native
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev,hf,spark]"
-	touch $(STAMP)
+	touch $(STAMP) $(NATIVE)
 
-demo: $(STAMP)
+# The watermark's hot path compiled with mypyc (setup.py), rebuilt in place when its sources change; an edited
+# source runs as Python until then (src/distillguard/native.py). DISTILLGUARD_PURE=1 removes the build.
+NATIVE := $(VENV)/.native
+NATIVE_SOURCES := $(shell $(PYTHON) src/distillguard/native.py)
+
+native: $(NATIVE)
+
+$(NATIVE): $(STAMP) $(NATIVE_SOURCES)
+	@touch $(NATIVE).next  # sources edited during the build leave the build behind them
+	@if [ -n "$$DISTILLGUARD_PURE" ]; then find src -name '*.so' -delete; \
+	else $(BIN)/python setup.py --quiet build_ext --inplace && touch src/distillguard/_native__mypyc.*.so; fi
+	mv $(NATIVE).next $(NATIVE)
+
+demo: $(STAMP) $(NATIVE)
 	$(BIN)/distillguard demo
 
 # The suite on pytest-xdist workers (docs/testing.md): more workers than cores, as most tests wait on the servers they
@@ -20,7 +33,7 @@ demo: $(STAMP)
 # order tests/conftest.py gives them (the long ones first), not by their number of tests.
 TEST_WORKERS ?= 3
 
-test: $(STAMP) services lint typecheck
+test: $(STAMP) $(NATIVE) services lint typecheck
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Redis and PostgreSQL for the tests that need real servers (they start their own instances).
@@ -34,8 +47,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(STAMP) $(NATIVE)
 	$(BIN)/python bench/gateway.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-data bench/.run
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-data bench/.run build
+	find src -name '*.so' -delete

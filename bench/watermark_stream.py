@@ -32,7 +32,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from distillguard.gateway.sse import ChunkRelay, CompletionTap
+from distillguard.gateway.sse import ChunkRelay, CompletionTap, SSESplitter, event_data
 from distillguard.watermark.response import ResponseWatermarker
 from distillguard.watermark.text import Strength, TextKey, derive_key, mark
 
@@ -70,15 +70,28 @@ def _choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str
     return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
 
 
-def relay(reads: Sequence[bytes], watermarker: ResponseWatermarker | None) -> str:
+def relay(reads: Sequence[bytes], watermarker: ResponseWatermarker | None) -> tuple[str, list[bytes]]:
     """Each network read through the gateway's own ``ChunkRelay``, as ``Exchange._relay`` uses it (no degrade
-    policy; the client did not ask for usage); returns the text the client got."""
+    policy; the client did not ask for usage); returns the text the event log keeps and the bytes the client got."""
     tap = CompletionTap(chat=True)
-    chunks = ChunkRelay(tap, watermarker.chunk if watermarker is not None else None, hide_usage=True)
+    chunks = ChunkRelay(tap, None, hide_usage=True, marker=watermarker.stream() if watermarker is not None else None)
     sent = [out for data in reads if (out := chunks.feed(data)) is not None]
-    if watermarker is not None:
-        sent += watermarker.tail(chunks.last)
-    return tap.text
+    if (out := chunks.close()) is not None:
+        sent.append(out)
+    return tap.text, sent
+
+
+def client_text(sent: Sequence[bytes]) -> str:
+    """The answer as a client reads it from the events it got."""
+    splitter = SSESplitter()
+    parts = []
+    for data in sent:
+        for sse in splitter.feed(data):
+            payload = event_data(sse)
+            if payload is not None and payload != b"[DONE]":
+                for choice in orjson.loads(payload)["choices"]:
+                    parts.append(choice["delta"].get("content") or "")
+    return "".join(parts)
 
 
 def added_cpu(texts: dict[str, Sequence[str]], key: TextKey, runs: int = RUNS) -> list[dict[str, Any]]:
@@ -91,8 +104,9 @@ def added_cpu(texts: dict[str, Sequence[str]], key: TextKey, runs: int = RUNS) -
         reads = openai_stream(deltas)
         tokens = len("".join(deltas).split()) * TOKENS_PER_WORD
         per_1k = 1e6 / tokens  # seconds -> ms per 1,000 tokens
-        for strength in strengths:  # what the client gets is the text marked whole
-            if relay(reads, ResponseWatermarker(key, strength, chat=True)) != mark("".join(deltas), key, strength):
+        for strength in strengths:  # what the client gets (and the event log keeps) is the text marked whole
+            logged, sent = relay(reads, ResponseWatermarker(key, strength, chat=True))
+            if not logged == client_text(sent) == mark("".join(deltas), key, strength):
                 raise SystemExit(f"{name}: the streamed text differs from the text marked whole ({strength})")
         times: dict[Strength | None, list[float]] = {None: [], **{s: [] for s in strengths}}
         for _ in range(runs):

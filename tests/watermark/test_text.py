@@ -12,6 +12,7 @@ import pytest
 
 from distillguard.watermark.response import ResponseWatermarker
 from distillguard.watermark.stats import poisson_binomial_sf
+from distillguard.watermark.stream import Ready
 from distillguard.watermark.text import Engine, derive_key, detect, mark, sites
 
 KEY = derive_key(b"deployment-secret")
@@ -190,20 +191,22 @@ def test_response_watermarker_marks_whole_answers_and_streams_alike() -> None:
     body = orjson.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER}}]})
     marked = orjson.loads(whole.whole(body))["choices"][0]["message"]["content"]
     assert marked == mark(ANSWER, KEY, "strong") and whole.summary()["changed"] > 0
-    streamer = ResponseWatermarker(KEY, "strong", chat=True)
+    streamer = ResponseWatermarker(KEY, "strong", chat=True).stream()
     chunks = sse_chunks(ANSWER, random.Random(1))
+    ready: list[Ready] = []
     for chunk in chunks:
-        streamer.chunk(chunk)
+        streamer.event(None, chunk, ready)
+    assert [c for _, c in ready] == chunks  # every chunk out, in order
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == marked
-    assert streamer.tail(chunks[-1]) == []
     # A stream cut off before its finish_reason still delivers the held words at the end.
-    cut = ResponseWatermarker(KEY, "strong", chat=True)
+    cut = ResponseWatermarker(KEY, "strong", chat=True).stream()
     partial = sse_chunks("It is not", random.Random(2))[:-1]
+    ready = []
     for chunk in partial:
-        cut.chunk(chunk)
-    rest = b"".join(cut.tail(partial[-1]))
-    sent = "".join(c["choices"][0]["delta"]["content"] for c in partial)
-    assert sent + orjson.loads(rest[6:])["choices"][0]["delta"]["content"] == mark("It is not", KEY, "strong")
+        cut.event(None, chunk, ready)
+    cut.finish(ready, partial[-1])
+    sent = "".join((c or {})["choices"][0]["delta"]["content"] for _, c in ready)
+    assert sent == mark("It is not", KEY, "strong")
     assert sites("It is not hard")  # the example does contain a site
 
 

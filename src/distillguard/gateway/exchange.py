@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 import orjson
@@ -17,7 +17,7 @@ from distillguard.events.retention import retained_text
 from distillguard.events.schema import Event
 from distillguard.gateway.errors import GatewayError, error_body
 from distillguard.gateway.responses import BytesResponse
-from distillguard.gateway.sse import ChunkRelay, CompletionTap, Transform
+from distillguard.gateway.sse import ChunkRelay, CompletionTap
 from distillguard.gateway.upstreams import Upstream
 from distillguard.gateway.validation import CHAT, CompletionRequest
 from distillguard.limits import Reservation
@@ -157,11 +157,12 @@ class Exchange:
         return BytesResponse(body, resp.status, self.headers)
 
     async def _relay(self, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        transform: Transform | None = self._transform
-        if self.degrader is None or self.watermarker is None:  # one of them or neither: no call around it per chunk
-            only = self.degrader or self.watermarker
-            transform = only.chunk if only is not None else None
-        relay = ChunkRelay(self.tap, transform, hide_usage=not self.req.include_usage)
+        relay = ChunkRelay(
+            self.tap,
+            self.degrader.chunk if self.degrader is not None else None,
+            hide_usage=not self.req.include_usage,
+            marker=self.watermarker.stream() if self.watermarker is not None else None,
+        )
         status, code = 200, None
         try:
             async for data in resp.content.iter_any():
@@ -170,15 +171,14 @@ class Exchange:
                 out = relay.feed(data)
                 if out is not None:
                     yield out
-            if self.watermarker is not None:
-                for sse in self.watermarker.tail(relay.last):
-                    yield sse
-            if relay.remainder.strip():
-                yield relay.remainder
+            out = relay.close()
+            if out is not None:
+                yield out
             if self.tap.error is not None:
                 status, code = 502, "upstream_stream_error"
         except (asyncio.CancelledError, GeneratorExit):
-            status, code = 499, "client_disconnected"
+            if not relay.done:  # a client that hangs up once it has [DONE] got the whole answer
+                status, code = 499, "client_disconnected"
             resp.close()  # drop the upstream connection so the backend stops generating
             raise
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -191,14 +191,6 @@ class Exchange:
         finally:
             resp.release()
             self.finish(status, code)
-
-    def _transform(self, chunk: dict[str, Any]) -> bool:
-        changed = False
-        if self.degrader is not None:
-            changed = self.degrader.chunk(chunk)
-        if self.watermarker is not None:
-            changed = self.watermarker.chunk(chunk) or changed
-        return changed
 
     def settle(self, tokens: int | None) -> None:
         if not self._settled:

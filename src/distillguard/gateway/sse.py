@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from distillguard.watermark.stream import Ready, StreamMarker
+
 _SEPARATORS = (b"\n\n", b"\r\n\r\n")
 # Changes a parsed stream chunk in place; True when it changed it.
 Transform = Callable[[dict[str, Any]], bool]
@@ -69,13 +71,16 @@ class CompletionTap:
         usage = payload.get("usage")
         if isinstance(usage, dict):
             self._usage(usage)
-        if not choices:
-            return usage is not None
+        if not isinstance(choices, list) or not choices:
+            return not choices and usage is not None
         first = choices[0]
-        if first.get("index", 0) == 0:
+        if not isinstance(first, dict):
+            return False
+        index = first.get("index")
+        if not isinstance(index, int) or index == 0:  # the first choice (no index: the first in the list)
             if self.chat:
-                delta = first.get("delta") or {}
-                content = delta.get("content")
+                delta = first.get("delta")
+                content = delta.get("content") if isinstance(delta, dict) else None
             else:
                 content = first.get("text")
             if isinstance(content, str):
@@ -122,38 +127,71 @@ class CompletionTap:
 
 class ChunkRelay:
     """What the gateway does with each network read of a streamed completion: split it into events, parse each
-    chunk, let ``transform`` change it in place (degrade, watermark; the event is serialised again only when it
-    returns True), hand it to the tap, and keep the usage-only chunk from a client that did not ask for usage.
-    What the client gets is what the event log keeps: the tap sees the chunk after the transform."""
+    chunk, let ``transform`` change it in place (degrade; True when it did), let ``marker`` watermark it (it holds
+    each event until the watermark has released its text, and forwards it as it came unless a site in it was
+    rewritten), serialise again only the chunks that changed, hand each to the tap, and keep the usage-only chunk
+    from a client that did not ask for usage. What the client gets is what the event log keeps: the tap sees each
+    chunk as it goes out."""
 
-    def __init__(self, tap: CompletionTap, transform: Transform | None, hide_usage: bool) -> None:
+    def __init__(
+        self, tap: CompletionTap, transform: Transform | None, hide_usage: bool, marker: StreamMarker | None = None
+    ) -> None:
         self.splitter = SSESplitter()
         self.tap = tap
         self.transform = transform
+        self.marker = marker
         self.hide_usage = hide_usage
         self.last: dict[str, Any] | None = None  # the newest chunk, a template for events the gateway adds
+        self.done = False  # [DONE] went out: the client has the whole answer
 
     def feed(self, data: bytes) -> bytes | None:
         """The bytes to send the client for one read (None when there is nothing to send yet)."""
-        out = []
+        ready: list[Ready] = []
+        marker = self.marker
         for sse in self.splitter.feed(data):
             payload = event_data(sse)
+            chunk = None
             if payload is not None and payload != b"[DONE]":
                 try:
-                    chunk = orjson.loads(payload)
+                    parsed = orjson.loads(payload)
                 except orjson.JSONDecodeError:
-                    chunk = None
-                if isinstance(chunk, dict):
-                    self.last = chunk
+                    parsed = None
+                if isinstance(parsed, dict):
+                    chunk = self.last = parsed
                     if self.transform is not None and self.transform(chunk):
-                        sse = b"data: " + orjson.dumps(chunk) + b"\n\n"
-                    if self.tap.chunk(chunk) and self.hide_usage:
-                        continue
+                        sse = b""  # changed: serialised again on the way out
+            elif payload == b"[DONE]":
+                if marker is not None:
+                    marker.finish(ready, self.last)
+                self.done = True
+            if marker is not None:
+                marker.event(sse or None, chunk, ready)
+            else:
+                ready.append((sse or None, chunk))
+        return self._out(ready)
+
+    def close(self) -> bytes | None:
+        """The upstream ended the stream: what is still held (an answer cut off before its ``finish_reason``), and
+        an unfinished last event."""
+        ready: list[Ready] = []
+        if self.marker is not None:
+            self.marker.finish(ready, self.last)
+        out = self._out(ready) or b""
+        if self.splitter.remainder.strip():
+            out += self.splitter.remainder
+        return out or None
+
+    def _out(self, ready: list[Ready]) -> bytes | None:
+        out = []
+        for sse, chunk in ready:
+            if chunk is not None:
+                if sse is None:
+                    sse = b"data: " + orjson.dumps(chunk) + b"\n\n"
+                if self.tap.chunk(chunk) and self.hide_usage:
+                    continue
+            elif sse is None:
+                continue
             out.append(sse)
         if not out:
             return None
         return b"".join(out) if len(out) > 1 else out[0]
-
-    @property
-    def remainder(self) -> bytes:
-        return self.splitter.remainder

@@ -37,7 +37,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal
+from typing import Final, Literal
 
 from distillguard.watermark.lexicon import (
     APOSTROPHE,
@@ -61,37 +61,41 @@ LEVELS: dict[str, int] = {"standard": 1, "strong": 2}
 
 # Tokens: words (with an inner apostrophe), numbers, whitespace runs, code fences, "$$", and any other single
 # character (nothing is ever dropped).
-_TOKEN = re.compile(
+_TOKEN: Final = re.compile(
     r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?|\$?\d+(?:[.,]\d+)*|\s+|`{3,}|\$\$|[^\s]", re.DOTALL
 )  # "$5" is an amount (a number), not the start of math
 # A whitespace-delimited piece that is an address, a path, a domain or an identifier, not prose: kept whole and
 # never marked ("often.perhaps@example.com", "a/b", "do_not", "e.g.", "x.y").
-_COMPOUND = re.compile(r"[@_]|://|\w[./\\]\w")
-_SENTENCE_END = frozenset(".!?")
+_COMPOUND: Final = re.compile(r"[@_]|://|\w[./\\]\w")
+_SENTENCE_END: Final = frozenset(".!?")
 # After a word, these end a sentence (or, ":" included, a line that announces what follows) for the spacing sites.
-_STOPS = frozenset(".!?:")
+_STOPS: Final = frozenset(".!?:")
 # Closing marks between a word and its stop: "(see below).", "**bold**.", "the word “this”." still end a sentence.
-_CLOSERS = frozenset(')]*_"”»')
+_CLOSERS: Final = frozenset(')]*_"”»')
 # Words a period follows without ending the sentence: no spacing site after them ("Dr.  Smith" would look odd in raw
 # text). Single letters (initials) are excluded too.
 _ABBREVIATIONS = frozenset(
     {"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "no", "fig", "inc", "ltd", "co", "approx", "cf",
      "al", "ca", "vol", "pp", "ch", "sec", "eq", "ref"}
 )  # fmt: skip
-_BULLETS = frozenset("-*•#>")
-_QUOTES_OPEN = frozenset('"“«')
-_JSON_AFTER_BRACKET = frozenset('{["]')
-_URL_WORDS = frozenset({"http", "https", "ftp", "www", "mailto"})
-_MAX_HELD_TOKENS = 12
+_BULLETS: Final = frozenset("-*•#>")
+_QUOTES_OPEN: Final = frozenset('"“«')
+_JSON_AFTER_BRACKET: Final = frozenset('{["]')
+_URL_WORDS: Final = frozenset({"http", "https", "ftp", "www", "mailto"})
+_MAX_HELD_TOKENS: Final = 12
 # Between two streamed chunks, which short way the next piece may take (Engine._step): none (_SLOW), or the engine is
 # in prose (_PROSE) or in a protected span (_PROTECTED) with nothing held, or it holds a word that only starts a
 # phrase and its space (_HELD), or whitespace after a sentence end or with a line break (_SPACED).
-_SLOW, _PROSE, _PROTECTED, _HELD, _SPACED = range(5)
+_SLOW: Final = 0
+_PROSE: Final = 1
+_PROTECTED: Final = 2
+_HELD: Final = 3
+_SPACED: Final = 4
 # A chunk shorter than this goes through Engine._words even when no short way applies (a streamed delta).
-_SHORT = 64
+_SHORT: Final = 64
 # Keyed choices already computed, by (key, class id, context): a key marks many answers, and the same contexts (the
 # previous word of a site: "it", "the", "#") come back in most of them. Cleared when large.
-_CHOICES: dict[tuple[bytes, int, str], int] = {}
+_CHOICES: Final[dict[tuple[bytes, int, str], int]] = {}
 _CHOICES_MAX = 50_000
 
 
@@ -142,35 +146,35 @@ def _trie(classes: Iterable[WordClass]) -> _Trie:
     return root
 
 
-_ROOT = _trie(CLASSES)
+_ROOT: Final = _trie(CLASSES)
 # The first words of phrases that may be a site anywhere, and of those that are sites only at a sentence start
 # (openers): "of", "as", "to" are held back as a possible phrase only where a sentence starts.
-_ROOT_WORDS = frozenset(v[0] for c in CLASSES if not c.opener for v in c.variants)
-_OPENER_WORDS = frozenset(v[0] for c in CLASSES if c.opener for v in c.variants) - _ROOT_WORDS
+_ROOT_WORDS: Final = frozenset(v[0] for c in CLASSES if not c.opener for v in c.variants)
+_OPENER_WORDS: Final = frozenset(v[0] for c in CLASSES if c.opener for v in c.variants) - _ROOT_WORDS
 
 # A piece is a whitespace run, or a non-space run with the single space after it when a word follows (most of prose:
 # one loop turn per word instead of two).
-_PIECES = re.compile(r"\s+|\S+(?: (?=\S))?")
+_PIECES: Final = re.compile(r"\s+|\S+(?: (?=\S))?")
 # A word (or nothing) and the whitespace run after it: a streamed chunk that ends with whitespace, in pairs.
-_RUNS = re.compile(r"(\S*)(\s+)")
+_RUNS: Final = re.compile(r"(\S*)(\s+)")
 # Pieces known to be a plain word, then a comma or semicolon, or the single space after it, or both ("word ",
 # "word, ", "word,"), mapped to the word lowercased; every other piece seen maps to "". Such a word cannot start a
 # site or a URL (or, with the comma, the phrase it starts cannot go on), so with nothing held it is released as it
 # is, in prose or in a protected span, and it leaves no word end behind (the comma or the space ends it). A cache
 # shared by all engines (the same words come back in every answer; a dictionary lookup is cheaper than the checks),
 # cleared when it reaches _PLAIN_MAX entries (a few MB).
-_PLAIN: dict[str, str] = {}
+_PLAIN: Final[dict[str, str]] = {}
 _PLAIN_MAX = 50_000
 # The same for a plain word alone (at the end of a line or of a streamed chunk), which leaves a word end behind.
-_BARE: dict[str, str] = {}
+_BARE: Final[dict[str, str]] = {}
 # "word. " pieces (".", "!", "?" or ":" after a plain word that is neither an abbreviation nor a single letter, then
 # one space before the next word): the word lowercased and the stop. The space is a spacing site unless the stop is
 # ":" or a lowercase letter follows.
-_STOPPED: dict[str, tuple[str, str]] = {}
+_STOPPED: Final[dict[str, tuple[str, str]]] = {}
 # "word " pieces whose word starts a phrase (and is no site on its own): the word lowercased, the words that
 # continue the phrase, the word as it is, and whether it is held anywhere (else only where a sentence starts: an
 # opener's first word). The word is plain unless the next piece starts with one of the words that continue it.
-_STARTS: dict[str, tuple[str, dict[str, _Trie], str, bool]] = {}
+_STARTS: Final[dict[str, tuple[str, dict[str, _Trie], str, bool]]] = {}
 
 
 def _plain_word(piece: str) -> str:
@@ -216,8 +220,8 @@ def _plain_word(piece: str) -> str:
 # " word") and the rest (an unfinished word, or ""). And words mapped to the word and a space (the piece
 # ``Engine.feed`` reads when a " word" delta comes after a word) and what _PLAIN holds for that piece: no string is
 # built for most token-sized deltas. Cleared when large, like _PLAIN (_WITH_SPACE with _PLAIN too).
-_CUTS: dict[str, tuple[str | None, str]] = {}
-_WITH_SPACE: dict[str, tuple[str, str]] = {}
+_CUTS: Final[dict[str, tuple[str | None, str]]] = {}
+_WITH_SPACE: Final[dict[str, tuple[str, str]]] = {}
 
 
 def _cut(delta: str) -> tuple[str | None, str] | None:
@@ -246,8 +250,8 @@ def _spaced(word: str) -> tuple[str, str]:
 
 # The tokens of a non-space run ("" for an opaque one: an address, a path, an identifier), and the first word of a
 # piece lowercased ("" if it does not start with a word), cached like _PLAIN.
-_SPLIT: dict[str, tuple[str, ...]] = {}
-_LEAD: dict[str, str] = {}
+_SPLIT: Final[dict[str, tuple[str, ...]]] = {}
+_LEAD: Final[dict[str, str]] = {}
 
 
 def _split(word: str) -> tuple[str, ...]:
@@ -267,12 +271,14 @@ def _split(word: str) -> tuple[str, ...]:
 # _REPLAYABLE, with _SETS_PREV if the piece sets the previous word and _READS_PREV if a sentence end comes before
 # its first word or number (whether the previous word is an abbreviation then matters). The effects of such pieces
 # by (word, whitespace after it, reading state).
-_SHAPES: dict[str, int] = {}
-_REPLAYABLE, _SETS_PREV, _READS_PREV = 1, 2, 4
+_SHAPES: Final[dict[str, int]] = {}
+_REPLAYABLE: Final = 1
+_SETS_PREV: Final = 2
+_READS_PREV: Final = 4
 # (previous word or None if kept, sentence_start, word_end, stop, in_fence, in_code, in_math, display_math, in_quote,
 #  in_url, prose words, whitespace held or None, mode)
 _Effect = tuple[str | None, bool, bool, str, bool, bool, bool, bool, bool, bool, int, str | None, int]
-_EFFECTS: dict[tuple[object, ...], _Effect] = {}
+_EFFECTS: Final[dict[tuple[object, ...], _Effect]] = {}
 
 
 def _replayable(word: str) -> int:
@@ -312,7 +318,7 @@ def _lead(piece: str) -> str:
 # break is ("\r" or "\n", -1 if none), the first "\n" and the next, whether the line between them is blank ("", " "
 # or "  "), whether the break ends a paragraph (a blank line follows it), and whether what precedes the break can be
 # a site ("", " " or "  ", at most one space inside a paragraph).
-_BREAKS: dict[str, tuple[int, int, int, bool, bool, bool]] = {}
+_BREAKS: Final[dict[str, tuple[int, int, int, bool, bool, bool]]] = {}
 
 
 def _breaks(run: str) -> tuple[int, int, int, bool, bool, bool]:
@@ -526,6 +532,12 @@ class Engine:
             self._settle("")
         self._note_mode()
         return self._release()
+
+    def held(self) -> str:
+        """The end of the text fed so far that is not released yet, as it came (a possible site's words, whitespace
+        after a sentence end, an unfinished token): everything before it has been released."""
+        space = "".join(self._space) if self._space is not None else ""
+        return "".join(self._held) + space + self._pending
 
     def _note_mode(self) -> int:
         """Which short way ``_step`` may take from the state the token machine left (also returned)."""
