@@ -196,7 +196,7 @@ def test_response_watermarker_marks_whole_answers_and_streams_alike() -> None:
     ready: list[Ready] = []
     for chunk in chunks:
         streamer.event(None, chunk, ready)
-    assert [c for _, c in ready] == chunks  # every chunk out, in order
+    assert [c for _, c, _ in ready] == chunks  # every chunk out, in order
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == marked
     # A stream cut off before its finish_reason still delivers the held words at the end.
     cut = ResponseWatermarker(KEY, "strong", chat=True).stream()
@@ -205,7 +205,7 @@ def test_response_watermarker_marks_whole_answers_and_streams_alike() -> None:
     for chunk in partial:
         cut.event(None, chunk, ready)
     cut.finish(ready, partial[-1])
-    sent = "".join((c or {})["choices"][0]["delta"]["content"] for _, c in ready)
+    sent = "".join((c or {})["choices"][0]["delta"]["content"] for _, c, _ in ready)
     assert sent == mark("It is not", KEY, "strong")
     assert sites("It is not hard")  # the example does contain a site
 

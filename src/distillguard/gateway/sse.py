@@ -89,6 +89,16 @@ class CompletionTap:
                 self.finish_reason = first["finish_reason"]
         return False
 
+    def delta(self, text: str, payload: dict[str, Any]) -> None:
+        """``chunk`` for a chunk known to hold one choice, the first, with ``text`` and no ``finish_reason``."""
+        if "error" in payload and isinstance(payload["error"], dict):
+            self.error = payload["error"]
+            return
+        self.parts.append(text)
+        usage = payload.get("usage")
+        if isinstance(usage, dict):
+            self._usage(usage)
+
     def whole(self, body: bytes) -> None:
         try:
             payload = orjson.loads(body)
@@ -167,7 +177,7 @@ class ChunkRelay:
             if marker is not None:
                 marker.event(sse or None, chunk, ready)
             else:
-                ready.append((sse or None, chunk))
+                ready.append((sse or None, chunk, None))
         return self._out(ready)
 
     def close(self) -> bytes | None:
@@ -183,15 +193,17 @@ class ChunkRelay:
 
     def _out(self, ready: list[Ready]) -> bytes | None:
         out = []
-        for sse, chunk in ready:
+        for sse, chunk, text in ready:
             if chunk is not None:
-                if sse is None:
-                    sse = b"data: " + orjson.dumps(chunk) + b"\n\n"
-                if self.tap.chunk(chunk) and self.hide_usage:
-                    continue
-            elif sse is None:
-                continue
-            out.append(sse)
+                if text is not None:
+                    self.tap.delta(text, chunk)  # one choice, its text, no finish_reason: the marker found it so
+                else:
+                    if sse is None:
+                        sse = b"data: " + orjson.dumps(chunk) + b"\n\n"
+                    if self.tap.chunk(chunk) and self.hide_usage:
+                        continue
+            if sse is not None:
+                out.append(sse)
         if not out:
             return None
         return b"".join(out) if len(out) > 1 else out[0]

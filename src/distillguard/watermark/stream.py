@@ -22,8 +22,10 @@ from typing import Any
 
 from distillguard.watermark.text import Engine
 
-# An event ready to go out: its bytes (None: serialise the chunk again) and its parsed chunk (None: not a chunk).
-Ready = tuple[bytes | None, dict[str, Any] | None]
+# An event ready to go out: its bytes (None: serialise the chunk again), its parsed chunk (None: not a chunk), and
+# for a chunk of the common shape going out as it came, the first choice's text (the event log's tap takes it from
+# here instead of reading the chunk again; None: the tap reads the chunk).
+Ready = tuple[bytes | None, dict[str, Any] | None, str | None]
 
 
 class _Choice:
@@ -45,7 +47,7 @@ class _Span:
     several choices is one span per choice, the later ones ``joined`` to the first; an event without text is a span
     without a choice."""
 
-    __slots__ = ("choice", "chunk", "end", "holder", "joined", "last", "parts", "sse", "start", "text")
+    __slots__ = ("choice", "chunk", "end", "holder", "joined", "last", "parts", "sse", "start", "tap", "text")
 
     def __init__(
         self,
@@ -67,6 +69,7 @@ class _Span:
         self.last = last  # the choice's finish_reason chunk
         self.joined = joined
         self.parts: list[str] | None = None
+        self.tap: str | None = None  # the text for the tap, if the event is of the common shape and choice 0
 
     def waiting(self) -> bool:
         return self.choice is not None and self.end > self.choice.done
@@ -90,7 +93,7 @@ class StreamMarker:
             if self._queue:
                 self._queue.append(_Span(sse, chunk, None, None, "", False, False))
             else:
-                ready.append((sse, chunk))
+                ready.append((sse, chunk, None))
             return
         # Nearly every chunk is one choice with a piece of text and no finish_reason: that takes the short way.
         choices = chunk.get("choices")
@@ -106,6 +109,8 @@ class StreamMarker:
                         if state is None:
                             state = self._choice(index)
                         span = _Span(sse, chunk, state, holder, text, False, False)
+                        if index == 0:
+                            span.tap = text
                         self._queue.append(span)
                         state.fed = span.end
                         out = state.engine.feed(text)
@@ -119,7 +124,7 @@ class StreamMarker:
             if queue:
                 queue.append(_Span(sse, chunk, None, None, "", False, False))
             else:
-                ready.append((sse, chunk))  # no text, nothing held: straight through (role, usage, errors)
+                ready.append((sse, chunk, None))  # no text, nothing held: straight through (role, usage, errors)
             return
         queue.extend(spans)
         for span in spans:
@@ -221,31 +226,35 @@ class StreamMarker:
     def _drain(self, ready: list[Ready]) -> None:
         """Send the held events whose text is all released, in order; stop at the first still waiting."""
         queue = self._queue
-        while queue:
-            first = queue[0]
-            size = 1
-            while size < len(queue) and queue[size].joined:
-                size += 1
-            if size == 1:
-                if first.waiting():
-                    return
-                del queue[0]
+        size = len(queue)
+        sent = 0
+        while sent < size:
+            first = queue[sent]
+            end = sent + 1
+            while end < size and queue[end].joined:
+                end += 1
+            if end == sent + 1:
+                choice = first.choice
+                if choice is not None and first.end > choice.done:
+                    break
                 if first.parts is None:
-                    ready.append((first.sse, first.chunk))
-                    continue
-                self._rebuild(first)
-                ready.append((None, first.chunk))
-                continue
-            event = queue[:size]
-            if any(span.waiting() for span in event):
-                return
-            del queue[:size]
-            rebuilt = False
-            for span in event:
-                if span.parts is not None:
-                    self._rebuild(span)
-                    rebuilt = True
-            ready.append((None if rebuilt else first.sse, first.chunk))
+                    ready.append((first.sse, first.chunk, first.tap))
+                else:
+                    self._rebuild(first)
+                    ready.append((None, first.chunk, None))
+            else:
+                event = queue[sent:end]
+                if any(span.waiting() for span in event):
+                    break
+                rebuilt = False
+                for span in event:
+                    if span.parts is not None:
+                        self._rebuild(span)
+                        rebuilt = True
+                ready.append((None if rebuilt else first.sse, first.chunk, None))
+            sent = end
+        if sent:
+            del queue[:sent]
 
     def _rebuild(self, span: _Span) -> None:
         """The span's text replaced by what the watermark wrote for it."""
@@ -270,7 +279,7 @@ class StreamMarker:
                 tails.append(_tail(index, out, self._chat, template))
                 choice.done = choice.fed
         self._drain(ready)
-        ready.extend((None, chunk) for chunk in tails)
+        ready.extend((None, chunk, None) for chunk in tails)
 
 
 def _tail(index: int, text: str, chat: bool, template: dict[str, Any] | None) -> dict[str, Any]:
