@@ -23,7 +23,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from distillguard.watermark.text import Strength, TextKey, derive_key, mark
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "watermark_stream.json"
 TOKENS_PER_WORD = 1.3
+BPE_VOCAB = 32_000
 RUNS = 15
 STREAM_KEY = derive_key(b"bench-watermark-stream")
 # What an OpenAI chat completion chunk carries besides its delta (with stream_options.include_usage, "usage": null).
@@ -94,15 +95,17 @@ def client_text(sent: Sequence[bytes]) -> str:
     return "".join(parts)
 
 
-def added_cpu(texts: dict[str, Sequence[str]], key: TextKey, runs: int = RUNS) -> list[dict[str, Any]]:
+def added_cpu(
+    texts: Mapping[str, Sequence[str]], key: TextKey, runs: int = RUNS, tokens_of: Mapping[str, int] | None = None
+) -> list[dict[str, Any]]:
     """For each text (given as its deltas) and strength: CPU ms per 1,000 tokens of the relay with the watermark
     off and on (minimum and median of ``runs`` alternating runs, after one run that checks the text) and what the
-    watermark adds."""
+    watermark adds. Tokens: ``tokens_of[name]`` (counted by the tokenizer that cut the deltas), else words x 1.3."""
     rows = []
     strengths: tuple[Strength, ...] = ("standard", "strong")
     for name, deltas in texts.items():
         reads = openai_stream(deltas)
-        tokens = len("".join(deltas).split()) * TOKENS_PER_WORD
+        tokens = (tokens_of or {}).get(name) or len("".join(deltas).split()) * TOKENS_PER_WORD
         per_1k = 1e6 / tokens  # seconds -> ms per 1,000 tokens
         for strength in strengths:  # what the client gets (and the event log keeps) is the text marked whole
             logged, sent = relay(reads, ResponseWatermarker(key, strength, chat=True))
@@ -133,6 +136,28 @@ def added_cpu(texts: dict[str, Sequence[str]], key: TextKey, runs: int = RUNS) -
     return rows
 
 
+def bpe_pieces(train: Sequence[str], vocab: int = BPE_VOCAB) -> Callable[[str], list[str]] | None:
+    """A byte-level BPE tokenizer (as GPT models use) trained here on ``train`` in about a second (nothing is
+    downloaded); returns text -> its tokens' pieces of text (None without the ``tokenizers`` package)."""
+    try:
+        from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    except ImportError:
+        return None
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    trainer = trainers.BpeTrainer(vocab_size=vocab, initial_alphabet=alphabet, show_progress=False)
+    tokenizer.train_from_iterator(train, trainer)
+
+    def pieces(text: str) -> list[str]:
+        out = [text[start:end] for start, end in tokenizer.encode(text).offsets]
+        if "".join(out) != text:  # a character split over two byte-level tokens: keep it whole in the first
+            raise SystemExit("the BPE pieces do not give the text back")
+        return out
+
+    return pieces
+
+
 def _median(values: Sequence[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
@@ -140,12 +165,13 @@ def _median(values: Sequence[float]) -> float:
 
 
 def table(rows: Sequence[dict[str, Any]]) -> Table:
-    out = Table(title="gateway streaming path (one token-sized delta per chunk and per read): CPU ms per 1k tokens")
-    for c in ("text", "events", "watermark off", "on, standard", "added", "on, strong", "added (strong)"):
+    out = Table(title="gateway streaming path (one delta per chunk and per read): CPU ms per 1k tokens")
+    for c in ("text", "tokens", "events", "watermark off", "on, standard", "added", "on, strong", "added (strong)"):
         out.add_column(c, justify="right")
     for r in rows:
         out.add_row(
             r["text"],
+            f"{r['tokens']:,}",
             f"{r['events']:,}",
             f"{r['off_ms_per_1k_tokens']}",
             f"{r['standard_ms_per_1k_tokens']}",
@@ -177,6 +203,11 @@ def main() -> None:
         "pydoc 4000 words": pydoc.window(10000, 4000),
     }
     rows = added_cpu({name: token_deltas(text) for name, text in texts.items()}, STREAM_KEY, args.runs)
+    # The same texts as a GPT-style tokenizer streams them: one BPE token per chunk, tokens counted exactly.
+    bpe = bpe_pieces([pydoc.text, alpaca.text, answers.text])
+    if bpe is not None:
+        cut = {f"{name}, BPE": bpe(text) for name, text in texts.items()}
+        rows += added_cpu(cut, STREAM_KEY, args.runs, {name: len(pieces) for name, pieces in cut.items()})
     figures = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": ".venv/bin/python bench/watermark_stream.py --corpus /work/shared/data",

@@ -263,3 +263,15 @@ def test_the_compiled_build_and_the_python_source_send_the_same_bytes() -> None:
         runs[pure] = orjson.loads(out.stdout)
     assert runs["1"]["compiled"] is False
     assert runs[""]["events"] == runs["1"]["events"]
+
+
+def test_a_broken_stream_still_delivers_the_held_words_but_not_a_cut_event() -> None:
+    chunks = [chat([delta(part)], seq=n) for n, part in enumerate(("It", " is", " not"))]
+    watermarker = ResponseWatermarker(KEY, "strong", chat=True)
+    chunk_relay = ChunkRelay(CompletionTap(chat=True), None, hide_usage=False, marker=watermarker.stream())
+    sent = b"".join(part for c in chunks if (part := chunk_relay.feed(sse(c))) is not None)
+    assert chunk_relay.feed(b'data: {"choices": [{"delta": {"brok') is None  # the upstream broke here
+    sent += chunk_relay.close(broken=True) or b""
+    texts, order = received(SSESplitter().feed(sent))
+    assert texts[0] == mark("It is not", KEY, "strong") and order == [0, 1, 2]
+    assert b"brok" not in sent

@@ -186,6 +186,9 @@ class Exchange:
             status, code = err.status, "upstream_stream_broken"
             self.gw.metrics.upstream_errors.labels(self.upstream.name, code).inc()
             resp.close()
+            held = relay.close(broken=True)  # the words the watermark still held: the client has paid for them
+            if held is not None:
+                yield held
             # Headers are gone already: tell the client in the stream, as OpenAI does, then end it.
             yield b"data: " + error_body(err.status, f"The upstream stream broke: {err.message}", code) + b"\n\n"
         finally:

@@ -180,14 +180,14 @@ class ChunkRelay:
                 ready.append((sse or None, chunk, None))
         return self._out(ready)
 
-    def close(self) -> bytes | None:
+    def close(self, broken: bool = False) -> bytes | None:
         """The upstream ended the stream: what is still held (an answer cut off before its ``finish_reason``), and
-        an unfinished last event."""
+        an unfinished last event unless the stream ``broken`` off (its bytes are cut short then)."""
         ready: list[Ready] = []
         if self.marker is not None:
             self.marker.finish(ready, self.last)
         out = self._out(ready) or b""
-        if self.splitter.remainder.strip():
+        if not broken and self.splitter.remainder.strip():
             out += self.splitter.remainder
         return out or None
 
