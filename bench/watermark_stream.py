@@ -71,13 +71,21 @@ def _choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str
     return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
 
 
-def relay(reads: Sequence[bytes], watermarker: ResponseWatermarker | None) -> tuple[str, list[bytes]]:
+def relay(
+    reads: Sequence[bytes], watermarker: ResponseWatermarker | None, keep: bool = True
+) -> tuple[str, list[bytes]]:
     """Each network read through the gateway's own ``ChunkRelay``, as ``Exchange._relay`` uses it (no degrade
-    policy; the client did not ask for usage); returns the text the event log keeps and the bytes the client got."""
+    policy; the client did not ask for usage); returns the text the event log keeps and the bytes the client got
+    (with ``keep=False`` they are dropped as they go out, as the gateway drops them once written to the socket)."""
     tap = CompletionTap(chat=True)
     chunks = ChunkRelay(tap, None, hide_usage=True, marker=watermarker.stream() if watermarker is not None else None)
-    sent = [out for data in reads if (out := chunks.feed(data)) is not None]
-    if (out := chunks.close()) is not None:
+    sent: list[bytes] = []
+    for data in reads:
+        out = chunks.feed(data)
+        if keep and out is not None:
+            sent.append(out)
+    out = chunks.close()
+    if keep and out is not None:
         sent.append(out)
     return tap.text, sent
 
@@ -116,7 +124,7 @@ def added_cpu(
             for level, spent in times.items():
                 watermarker = None if level is None else ResponseWatermarker(key, level, chat=True)
                 started = time.process_time()
-                relay(reads, watermarker)
+                relay(reads, watermarker, keep=False)
                 spent.append(time.process_time() - started)
         off = min(times[None])
         row: dict[str, Any] = {

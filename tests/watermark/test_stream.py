@@ -186,7 +186,9 @@ def test_an_event_goes_out_as_it_came_unless_a_site_in_it_was_rewritten() -> Non
     assert texts[0] == mark(TEXT, KEY, "strong") != TEXT and summary["changed"] > 0
     as_sent = [event for event in got if event in sent]
     rebuilt = [event for event in got if event not in sent]
-    assert len(as_sent) > 2 * len(rebuilt) > 0
+    # Only the events in which a rewrite differs from what came (a site's differing part spans two small deltas at
+    # most here): before, every event a rewritten site's words touched was serialised again.
+    assert 0 < len(rebuilt) <= 2 * summary["changed"] and len(as_sent) > 3 * len(rebuilt)
     for event in rebuilt:  # only the text differs
         chunk = orjson.loads(event[6:])
         original = orjson.loads(sent[chunk["seq"]][6:])

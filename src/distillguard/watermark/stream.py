@@ -193,8 +193,34 @@ class StreamMarker:
                 span.parts.append(span.text[max(start, span.start) - span.start : min(end, span.end) - span.start])
 
     def _rewrite(self, choice: _Choice, start: int, end: int, out: str, current: _Span | None) -> None:
-        """Input ``start``..``end`` released as ``out`` (a site in it rewritten): ``out`` goes into the span where
-        that input starts, the other spans it covers give their part up."""
+        """Input ``start``..``end`` released as ``out`` (a site in it rewritten). What ``out`` shares with the input
+        at either end is released as it came (those events can go out unchanged); the part between goes into the
+        span where it starts, and the other spans it covers give their part of it up."""
+        taken = "".join(
+            span.text[max(start, span.start) - span.start : min(end, span.end) - span.start]
+            for span in self._queue
+            if span.choice is choice and span.start < end and span.end > start
+        )
+        if len(taken) != end - start:
+            raise AssertionError("the released input is not held in the queue")
+        same = min(len(taken), len(out))
+        head = 0
+        while head < same and taken[head] == out[head]:
+            head += 1
+        tail = 0
+        while tail < same - head and taken[len(taken) - 1 - tail] == out[len(out) - 1 - tail]:
+            tail += 1
+        if choice.rewritten and head:
+            self._as_it_came(choice, start, start + head)
+        self._place(choice, start + head, end - tail, out[head : len(out) - tail], current)
+        if choice.rewritten and tail:
+            self._as_it_came(choice, end - tail, end)
+
+    def _place(self, choice: _Choice, start: int, end: int, out: str, current: _Span | None) -> None:
+        """Input ``start``..``end`` replaced by ``out``: it goes into the span where that input starts, the other
+        spans it covers give their part up."""
+        if start == end and not out:
+            return
         owner: _Span | None = None
         last: _Span | None = None
         for span in self._queue:
