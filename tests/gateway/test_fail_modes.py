@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy.exc import OperationalError
 
 from distillguard.config import EventsConfig, RespondConfig, Settings, UpstreamConfig
+from distillguard.gateway import exchange
 from distillguard.gateway.app import Gateway, build_app
 from distillguard.mock_upstream.server import running_mock
 from distillguard.respond.responder import Verdict
@@ -112,3 +114,31 @@ async def test_an_unavailable_store_fails_open_and_loses_no_moves(start: Start) 
         # The move made while the store was down was kept and written once it came back.
         assert book.standing("acct").level == "throttle"
         assert [e.action for e in book.audit()] == ["level_escalated"]
+
+
+async def test_a_fault_of_ours_mid_stream_is_an_error_event_and_a_failed_call(
+    start: Start, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If relaying a stream raises (a transform's bug), the client reads an error in the stream and the call is
+    logged as failed (500, internal_error): never as a 200 with a cut answer."""
+
+    class FailingRelay:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.done = False
+
+        def feed(self, data: bytes) -> bytes | None:
+            raise RuntimeError("transform bug")
+
+    caplog.set_level(logging.ERROR)
+    async with start("open") as (_, client):
+        monkeypatch.setattr(exchange, "ChunkRelay", FailingRelay)
+        async with client.stream("POST", "/v1/chat/completions", json={**BODY, "stream": True}) as response:
+            body = b"".join([part async for part in response.aiter_bytes()])
+        assert response.status_code == 200  # the headers were out before the fault
+        error = orjson.loads(body.split(b"data: ", 1)[1])["error"]
+        assert error["code"] == "internal_error" and "transform bug" not in error["message"]
+        assert any(r.getMessage() == "relaying the stream failed" for r in caplog.records)
+        metrics = (await client.get("/metrics")).text
+        assert any(
+            line.startswith("distillguard_requests_total") and 'status="500"' in line for line in metrics.splitlines()
+        )

@@ -191,6 +191,13 @@ class Exchange:
                 yield held
             # Headers are gone already: tell the client in the stream, as OpenAI does, then end it.
             yield b"data: " + error_body(err.status, f"The upstream stream broke: {err.message}", code) + b"\n\n"
+        except Exception:
+            # A fault of ours in the middle of a stream (a transform that raised): the client hears it in the stream
+            # and the call is logged as failed, never as a 200 with a cut answer.
+            log.exception("relaying the stream failed", extra={"event_id": self.event.event_id})
+            status, code = 500, "internal_error"
+            resp.close()
+            yield b"data: " + error_body(500, "The gateway failed while relaying the stream.", code) + b"\n\n"
         finally:
             resp.release()
             self.finish(status, code)
