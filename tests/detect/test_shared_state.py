@@ -159,6 +159,24 @@ def test_a_replica_adopts_the_verdict_another_wrote(redis_server: Redis) -> None
     assert b.stats.adopted == 1
 
 
+def test_an_unreadable_stored_score_is_not_adopted_and_the_account_is_scored_afresh(
+    redis_server: Redis, client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = replica(redis_server.url), replica(redis_server.url)
+    for ts, sig in calls(harvester, 40):
+        a.observe("h", ts, sig, 200, 50, 400, "frontier-1")
+    a.flush()
+    client.hset("t:acct:h", "score", b'{"account_id": "h", "risk": "high"}')  # another version, or damaged
+    ts, sig = calls(harvester, 41)[-1]
+    b.observe("h", ts, sig, 200, 50, 400, "frontier-1")
+    assert b.flush() == [] and b.score("h") is None  # not adopted; the round did not raise
+    assert any("unreadable" in r.getMessage() for r in caplog.records)
+    rescored = b.flush()  # the next round scores it and writes a readable record
+    assert [s.account_id for s in rescored] == ["h"] and rescored[0].events == 41
+    stored = client.hget("t:acct:h", "score")
+    assert stored is not None and orjson.loads(stored)["events"] == 41
+
+
 def test_concurrent_replicas_lose_no_call(redis_server: Redis, client: redis.Redis) -> None:
     replicas = [replica(redis_server.url) for _ in range(4)]
     sent = calls(harvester, 800, gap_s=0.5)

@@ -246,8 +246,7 @@ class SharedOnlineScorer:
                 continue
             score = scored.get(account_id)
             if score is None and stored.score is not None:
-                score = Score.from_record(orjson.loads(stored.score))
-                self.stats.adopted += 1
+                score = self._adopt(account_id, stored.score)
             if score is not None:
                 self._remember(score)
                 out.append(score)
@@ -264,6 +263,18 @@ class SharedOnlineScorer:
                 self._uncertain[account_id] = (rnd.token, rnd.calls.get(account_id, []))
 
     # helpers ----------------------------------------------------------------------------------------------
+    def _adopt(self, account_id: str, record: bytes) -> Score | None:
+        """Another replica's score, stored with the state; one that cannot be read (another version, a damaged
+        record) is not adopted, and the account is scored here in the next round, which writes a good one."""
+        try:
+            score = Score.from_record(orjson.loads(record))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("stored score of %s unreadable; scoring it afresh (%r)", account_id, exc)
+            self._touched.add(account_id)
+            return None
+        self.stats.adopted += 1
+        return score
+
     def _state(self, account_id: str, stored: Stored) -> AccountState:
         state = AccountState()
         if stored.doc is not None and stored.packed is not None:
