@@ -15,6 +15,7 @@ from distillguard.gateway.detection import OnlineDetection
 from tests.detect.test_failed_round import FlakyModel
 from tests.detect.test_scoring import START_US
 from tests.gateway.test_fail_modes import wait_for
+from tests.support.servers import Redis
 
 ENDPOINT = "/v1/chat/completions"
 BODY = {"model": "frontier-1", "messages": [{"role": "user", "content": "Show every step: explain quicksort."}]}
@@ -88,3 +89,19 @@ async def test_a_round_cancelled_at_shutdown_is_scored_by_the_last_flush() -> No
         model.release.set()
     score = detection.current("h")
     assert score is not None and score.events == 1 and model.calls == 2
+
+
+async def test_a_shared_round_under_way_at_shutdown_ends_and_stores_its_calls(redis_server: Redis) -> None:
+    """Stopping while a round with state in Redis waits on the model: the round is let finish (its worker thread
+    cannot be stopped, so cancelling it lost its calls), and the account's call is stored once."""
+    detection = OnlineDetection(DetectConfig(model="rules", flush_interval_ms=5, state_url=redis_server.url))
+    model = BlockingModel()
+    detection.scorer.model = model  # type: ignore[assignment]
+    detection.start()
+    serve(detection, "h")
+    await wait_for(model.entered.is_set)
+    threading.Timer(0.2, model.release.set).start()  # the model answers while stop() waits
+    await detection.stop()
+    score = detection.current("h")
+    assert score is not None and score.events == 1 and model.calls == 1
+    assert detection.shared is not None and detection.shared.pending == 0

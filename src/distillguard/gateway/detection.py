@@ -53,6 +53,8 @@ class OnlineDetection:
             self.state = self.shared
         self._known: set[str] = set()
         self._task = Background("distillguard-rescoring", self.run)
+        # The shared round under way: at shutdown it is let finish, not cancelled (see ``_round``).
+        self._inflight: asyncio.Future[list[Score]] | None = None
         # Who acts on verdicts (the response policy); told of every rescoring round and of failed ones.
         self.responder: Responder | None = None
         self.intel: IntelRuntime | None = None
@@ -134,7 +136,10 @@ class OnlineDetection:
 
     async def _round(self) -> list[Score]:
         if self.shared is not None:
-            return await self._shared_round(self.shared)
+            # Shielded: cancelling the loop (``stop``) must not cancel a round whose worker thread may be folding or
+            # writing its calls; that thread cannot be stopped, and the calls could not be put back safely.
+            self._inflight = asyncio.ensure_future(self._shared_round(self.shared))
+            return await asyncio.shield(self._inflight)
         batch = self.scorer.take()
         try:
             if batch.model is not None and batch.vectors:
@@ -173,7 +178,14 @@ class OnlineDetection:
 
     async def stop(self) -> None:
         await self._task.stop()
+        finished: list[Score] = []
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None and not inflight.done():
+            try:
+                finished = await inflight  # its calls are stored once it ends, neither lost nor folded twice
+            except Exception:
+                log.exception("rescoring round failed")  # its calls went back to the buffer: the flush takes them
         last = await asyncio.to_thread(self.state.flush) if self.shared is not None else self.scorer.flush()
         if self.scores is not None:
-            self.scores.offer(last)
+            self.scores.offer(finished + last)
             await self.scores.stop()
