@@ -32,23 +32,23 @@ def source(name: str) -> Path:
     return _ROOT.joinpath(*name.split(".")).with_suffix(".py")
 
 
-def build(name: str) -> Path | None:
-    """The compiled module beside the source, if there is one (a shim: the code is in :func:`library`)."""
-    src = source(name)
+def _extension(base: Path) -> Path | None:
+    """The extension module ``base`` + a suffix this interpreter loads, if there is one."""
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = src.with_suffix(suffix)
+        path = base.with_name(base.name + suffix)
         if path.exists():
             return path
     return None
+
+
+def build(name: str) -> Path | None:
+    """The compiled module beside the source, if there is one (a shim: the code is in :func:`library`)."""
+    return _extension(source(name).with_suffix(""))
 
 
 def library() -> Path | None:
     """The shared library that holds the compiled code of every module (setup.py's ``group_name``)."""
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = _ROOT / "distillguard" / f"_native__mypyc{suffix}"
-        if path.exists():
-            return path
-    return None
+    return _extension(_ROOT / "distillguard" / "_native__mypyc")
 
 
 def stale() -> list[str]:

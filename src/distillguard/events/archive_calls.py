@@ -128,7 +128,7 @@ def _read(file: _File, columns: Sequence[str], rows: list[int]) -> list[dict[str
     """``columns`` of the given rows of the file (numbered among its row groups read), in that order; a column the
     file lacks (an archive older than it) reads None. Only the row groups holding those rows are read (one call)."""
     names = file.handle.schema_arrow.names
-    present = [c for c in dict.fromkeys("ts" if c == "ts_us" else c for c in columns) if c in names]
+    present = [c for c in dict.fromkeys(_archived(c) for c in columns) if c in names]
     meta = file.handle.metadata
     starts, start = [], 0
     for group in file.groups:
@@ -148,7 +148,12 @@ def _values(table: pa.Table, columns: Sequence[str]) -> list[dict[str, Any]]:
     """The rows of ``table`` (archive columns) as dicts of ``columns`` (event-log names)."""
     if "ts" in table.column_names:
         table = table.set_column(table.column_names.index("ts"), "ts", pc.cast(table.column("ts"), pa.int64()))
-    return [{c: value.get("ts" if c == "ts_us" else c) for c in columns} for value in table.to_pylist()]
+    return [{c: value.get(_archived(c)) for c in columns} for value in table.to_pylist()]
+
+
+def _archived(column: str) -> str:
+    """An event-log column's name in the archive (``ts_us`` is ``ts`` there)."""
+    return "ts" if column == "ts_us" else column
 
 
 def request_time_us(event_id: str) -> int | None:

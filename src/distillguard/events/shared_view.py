@@ -59,6 +59,11 @@ def _order(sort: str) -> ColumnElement[Any]:
     raise ValueError(f"unknown traffic sort {sort!r}")
 
 
+def _within(first_us: int, last_us: int) -> ColumnElement[bool]:
+    """The account hours that meet [first_us, last_us]."""
+    return _H.hour_us.between(first_us - first_us % HOUR_US, last_us)
+
+
 class SharedEventLog(EventLogView):
     def __init__(self, engine: Engine, archive_dir: Path | None, bound: Bound = PAGE_BOUND) -> None:
         self.engine = engine
@@ -154,7 +159,7 @@ class SharedEventLog(EventLogView):
         for chunk in chunks(ids):
             query = (
                 select(_H.hour_us, func.min(_H.first_ms), func.max(_H.last_ms))
-                .where(_H.account_id.in_(chunk), _H.hour_us.between(first_us - first_us % HOUR_US, last_us))
+                .where(_H.account_id.in_(chunk), _within(first_us, last_us))
                 .group_by(_H.hour_us)
             )
             for hour_us, first_ms, last_ms in self._rows(query):
@@ -184,7 +189,7 @@ class SharedEventLog(EventLogView):
                     func.sum(_H.prompt_tokens + _H.completion_tokens),
                     func.sum(_H.refused),
                 )
-                .where(_H.account_id.in_(chunk), _H.hour_us.between(first_us - first_us % HOUR_US, last_us))
+                .where(_H.account_id.in_(chunk), _within(first_us, last_us))
                 .group_by(_H.account_id, start)
             )
             points += [SeriesPoint(a, int(s), int(c), int(t), int(r)) for a, s, c, t, r in self._rows(query)]

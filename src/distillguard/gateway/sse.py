@@ -158,8 +158,9 @@ class ChunkRelay:
         """The bytes to send the client for one read (None when there is nothing to send yet)."""
         ready: list[Ready] = []
         marker = self.marker
-        for sse in self.splitter.feed(data):
-            payload = event_data(sse)
+        for event in self.splitter.feed(data):
+            payload = event_data(event)
+            sse: bytes | None = event  # None: the chunk changed, serialised again on the way out
             chunk = None
             if payload is not None and payload != b"[DONE]":
                 try:
@@ -169,15 +170,15 @@ class ChunkRelay:
                 if isinstance(parsed, dict):
                     chunk = self.last = parsed
                     if self.transform is not None and self.transform(chunk):
-                        sse = b""  # changed: serialised again on the way out
+                        sse = None
             elif payload == b"[DONE]":
                 if marker is not None:
                     marker.finish(ready, self.last)
                 self.done = True
             if marker is not None:
-                marker.event(sse or None, chunk, ready)
+                marker.event(sse, chunk, ready)
             else:
-                ready.append((sse or None, chunk, None))
+                ready.append((sse, chunk, None))
         return self._out(ready)
 
     def close(self, broken: bool = False) -> bytes | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from distillguard.watermark.stream import StreamMarker
+from distillguard.watermark.stream import StreamMarker, choice_index
 from distillguard.watermark.text import LEVELS, SCHEME, Engine, Strength, TextKey
 
 
@@ -59,7 +59,7 @@ class ResponseWatermarker:
             field = self._field
             if not isinstance(holder, dict) or not isinstance(holder.get(field), str):
                 continue
-            engine = self._engine(_index(choice, position))
+            engine = self._engine(choice_index(choice, position))
             marked = engine.feed(holder[field]) + engine.flush()
             if marked != holder[field]:
                 holder[field] = marked
@@ -69,8 +69,3 @@ class ResponseWatermarker:
     def stream(self) -> StreamMarker:
         """The marker of one streamed answer (watermark/stream.py)."""
         return StreamMarker(self._engines, self._new_engine, self._chat)
-
-
-def _index(choice: dict[str, Any], position: int) -> int:
-    index = choice.get("index")
-    return index if isinstance(index, int) else position

@@ -74,6 +74,13 @@ class _Span:
     def waiting(self) -> bool:
         return self.choice is not None and self.end > self.choice.done
 
+    def overlaps(self, start: int, end: int) -> bool:
+        return self.start < end and self.end > start
+
+    def part(self, start: int, end: int) -> str:
+        """The span's text within input offsets ``start``..``end``."""
+        return self.text[max(start, self.start) - self.start : min(end, self.end) - self.start]
+
 
 class StreamMarker:
     """Marks one streamed completion. ``event`` takes each event in order (its bytes, and its chunk if it is one;
@@ -89,14 +96,8 @@ class StreamMarker:
         self._queue: list[_Span] = []  # held events, in order (rarely more than two)
 
     def event(self, sse: bytes | None, chunk: dict[str, Any] | None, ready: list[Ready]) -> None:
-        if chunk is None:
-            if self._queue:
-                self._queue.append(_Span(sse, chunk, None, None, "", False, False))
-            else:
-                ready.append((sse, chunk, None))
-            return
         # Nearly every chunk is one choice with a piece of text and no finish_reason: that takes the short way.
-        choices = chunk.get("choices")
+        choices = chunk.get("choices") if chunk is not None else None
         if isinstance(choices, list) and len(choices) == 1:
             choice = choices[0]
             if isinstance(choice, dict) and choice.get("finish_reason") is None:
@@ -115,7 +116,7 @@ class StreamMarker:
                         state.fed = span.end
                         out = state.engine.feed(text)
                         if out or state.engine.changed != state.changed:
-                            self._release(state, out, span, False)
+                            self._release(state, out, False)
                         self._drain(ready)
                         return
         spans = self._spans(sse, chunk, choices) if isinstance(choices, list) else []
@@ -135,10 +136,10 @@ class StreamMarker:
             out = engine.feed(span.text) if span.text else ""
             if span.last:
                 out += engine.flush()
-            self._release(state, out, span, span.last)
+            self._release(state, out, span.last)
         self._drain(ready)
 
-    def _spans(self, sse: bytes | None, chunk: dict[str, Any], choices: list[Any]) -> list[_Span]:
+    def _spans(self, sse: bytes | None, chunk: dict[str, Any] | None, choices: list[Any]) -> list[_Span]:
         """The spans of one chunk: a choice with text, or with its ``finish_reason`` (its engine then releases
         everything, and this event carries what it held)."""
         spans: list[_Span] = []
@@ -155,9 +156,7 @@ class StreamMarker:
                 text = ""
             if holder is None:  # a finish_reason chunk without a delta: one to carry what the engine held
                 holder = choice["delta"] = {}
-            index = choice.get("index")
-            if not isinstance(index, int):
-                index = position
+            index = choice_index(choice, position)
             state = self._choices.get(index)
             if state is None:
                 state = self._choice(index)
@@ -171,7 +170,7 @@ class StreamMarker:
         state = self._choices[index] = _Choice(engine)
         return state
 
-    def _release(self, choice: _Choice, out: str, current: _Span | None, final: bool) -> None:
+    def _release(self, choice: _Choice, out: str, final: bool) -> None:
         """Account for what the engine released (``out``) after taking the input up to ``choice.fed`` (and, if
         ``final``, flushing). Unless it rewrote a site meanwhile (its ``changed`` count moved), what it released is
         the input after ``done`` as it came (tests/watermark/test_stream.py holds the engine to that)."""
@@ -184,22 +183,20 @@ class StreamMarker:
             return
         choice.changed = engine.changed
         choice.done = choice.fed - len(engine.held())
-        self._rewrite(choice, start, choice.done, out, current)
+        self._rewrite(choice, start, choice.done, out)
 
     def _as_it_came(self, choice: _Choice, start: int, end: int) -> None:
         """Input ``start``..``end`` released unchanged: spans being rebuilt take their part of it."""
         for span in self._queue:
-            if span.choice is choice and span.parts is not None and span.start < end and span.end > start:
-                span.parts.append(span.text[max(start, span.start) - span.start : min(end, span.end) - span.start])
+            if span.choice is choice and span.parts is not None and span.overlaps(start, end):
+                span.parts.append(span.part(start, end))
 
-    def _rewrite(self, choice: _Choice, start: int, end: int, out: str, current: _Span | None) -> None:
+    def _rewrite(self, choice: _Choice, start: int, end: int, out: str) -> None:
         """Input ``start``..``end`` released as ``out`` (a site in it rewritten). What ``out`` shares with the input
         at either end is released as it came (those events can go out unchanged); the part between goes into the
         span where it starts, and the other spans it covers give their part of it up."""
         taken = "".join(
-            span.text[max(start, span.start) - span.start : min(end, span.end) - span.start]
-            for span in self._queue
-            if span.choice is choice and span.start < end and span.end > start
+            span.part(start, end) for span in self._queue if span.choice is choice and span.overlaps(start, end)
         )
         if len(taken) != end - start:
             raise AssertionError("the released input is not held in the queue")
@@ -212,11 +209,11 @@ class StreamMarker:
             tail += 1
         if choice.rewritten and head:
             self._as_it_came(choice, start, start + head)
-        self._place(choice, start + head, end - tail, out[head : len(out) - tail], current)
+        self._place(choice, start + head, end - tail, out[head : len(out) - tail])
         if choice.rewritten and tail:
             self._as_it_came(choice, end - tail, end)
 
-    def _place(self, choice: _Choice, start: int, end: int, out: str, current: _Span | None) -> None:
+    def _place(self, choice: _Choice, start: int, end: int, out: str) -> None:
         """Input ``start``..``end`` replaced by ``out``: it goes into the span where that input starts, the other
         spans it covers give their part up."""
         if start == end and not out:
@@ -228,7 +225,7 @@ class StreamMarker:
                 continue
             last = span
             if start < end:
-                if span.end <= start or span.start >= end:
+                if not span.overlaps(start, end):
                     continue
             elif not span.start <= start < span.end:
                 continue  # nothing taken in: only the span the point falls in
@@ -240,8 +237,9 @@ class StreamMarker:
                 span.parts.append(out)
         if owner is not None or not out:
             return
-        # Text released without input of its own at the end of what was fed: it follows the last span.
-        holder = current or last
+        # Text released without input of its own at the end of what was fed: it follows the choice's last span (the
+        # one just fed, when there is one).
+        holder = last
         if holder is None:
             raise AssertionError("released text with no event left to carry it")
         if holder.parts is None:
@@ -260,8 +258,7 @@ class StreamMarker:
             while end < size and queue[end].joined:
                 end += 1
             if end == sent + 1:
-                choice = first.choice
-                if choice is not None and first.end > choice.done:
+                if first.waiting():
                     break
                 if first.parts is None:
                     ready.append((first.sse, first.chunk, first.tap))
@@ -300,12 +297,18 @@ class StreamMarker:
             if not out and choice.done == choice.fed and choice.engine.changed == choice.changed:
                 continue
             if any(span.choice is choice for span in self._queue):
-                self._release(choice, out, None, True)
+                self._release(choice, out, True)
             else:
                 tails.append(_tail(index, out, self._chat, template))
                 choice.done = choice.fed
         self._drain(ready)
         ready.extend((None, chunk, None) for chunk in tails)
+
+
+def choice_index(choice: dict[str, Any], position: int) -> int:
+    """A choice's index, or its position in the list when it has none (or not a number)."""
+    index = choice.get("index")
+    return index if isinstance(index, int) else position
 
 
 def _tail(index: int, text: str, chat: bool, template: dict[str, Any] | None) -> dict[str, Any]:
